@@ -1,0 +1,313 @@
+package evidence
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/keytrail/keytrail/internal/checkpoint"
+	"github.com/keytrail/keytrail/internal/strictjson"
+)
+
+// BundleMediaType is the DSSE payloadType of a rotation evidence bundle; see
+// docs/bundle-format.md.
+const BundleMediaType = "application/vnd.keytrail.bundle.v1+json"
+
+// Limits on untrusted bundles (sigstore-go CVE-2024-45395: bound every count).
+const (
+	MaxBundleBytes   = 160 << 20
+	MaxBundleEntries = 65536
+	// MaxProofHashes bounds a proof: a tree of 2^64 leaves needs at most 64 hashes.
+	MaxProofHashes = 64
+)
+
+// Bundle is the evidence of one key rotation: every logged record about the old
+// and new key in the rotation's window, with inclusion proofs against one
+// checkpoint. A bundle travels as a DSSE envelope of BundleMediaType signed by
+// the operator, so every value in it is covered by that signature, and every
+// record also by its own signature and its inclusion proof.
+type Bundle struct {
+	// Rotation describes the rotation.
+	Rotation Rotation `json:"rotation"`
+	// Checkpoint is the signed note (tlog-checkpoint) the proofs are against.
+	Checkpoint string `json:"checkpoint"`
+	// Entries are the records, in strictly ascending index order.
+	Entries []Entry `json:"entries"`
+	// Consistency, if present, proves Checkpoint consistent with an earlier one.
+	Consistency *Consistency `json:"consistency,omitempty"`
+}
+
+// Rotation describes a key rotation.
+type Rotation struct {
+	// ID is the rotation's identifier; lifecycle events carry it as rotationId.
+	ID string `json:"id"`
+	// KeyClass is the policy class of the keys, e.g. "hot-signing".
+	KeyClass string `json:"keyClass"`
+	// OldKey is the key being retired.
+	OldKey KeyRef `json:"oldKey"`
+	// NewKey is the key replacing it.
+	NewKey KeyRef `json:"newKey"`
+	// Window bounds the records that belong to the rotation.
+	Window Window `json:"window"`
+}
+
+// Window is a closed time interval: a record at Start or at End is inside.
+type Window struct {
+	Start string `json:"start"`
+	End   string `json:"end"`
+}
+
+// Bounds parses the window.
+func (w Window) Bounds() (start, end time.Time, err error) {
+	if start, err = ParseTime(w.Start); err != nil {
+		return start, end, fmt.Errorf("window.start: %w", err)
+	}
+	if end, err = ParseTime(w.End); err != nil {
+		return start, end, fmt.Errorf("window.end: %w", err)
+	}
+	if end.Before(start) {
+		return start, end, fmt.Errorf("window.end %s is before window.start %s", w.End, w.Start)
+	}
+	return start, end, nil
+}
+
+// Contains reports whether t is inside the window (both ends included).
+func (w Window) Contains(t time.Time) bool {
+	s, e, err := w.Bounds()
+	return err == nil && !t.Before(s) && !t.After(e)
+}
+
+// Entry is one logged record with its proof.
+type Entry struct {
+	// Index is the record's leaf index.
+	Index uint64 `json:"index"`
+	// Envelope is the exact leaf bytes: a DSSE envelope.
+	Envelope []byte `json:"envelope"`
+	// InclusionProof proves the leaf in the tree of Bundle.Checkpoint.
+	InclusionProof [][]byte `json:"inclusionProof"`
+}
+
+// Consistency proves the bundle's checkpoint extends an earlier one.
+type Consistency struct {
+	// Checkpoint is the earlier signed checkpoint.
+	Checkpoint string `json:"checkpoint"`
+	// Proof is the RFC 6962 consistency proof from its size to the bundle's.
+	Proof [][]byte `json:"proof"`
+}
+
+// Validate checks the rotation descriptor's syntax.
+func (r Rotation) Validate() error {
+	if !keyIDPattern.MatchString(r.ID) {
+		return fmt.Errorf("rotation.id %q: want 1-255 characters of [A-Za-z0-9._:/@=+%%-]", r.ID)
+	}
+	if r.KeyClass == "" {
+		return errors.New("rotation.keyClass is empty")
+	}
+	if err := r.OldKey.Validate(); err != nil {
+		return fmt.Errorf("rotation.oldKey: %w", err)
+	}
+	if err := r.NewKey.Validate(); err != nil {
+		return fmt.Errorf("rotation.newKey: %w", err)
+	}
+	if r.OldKey.ID == r.NewKey.ID || r.OldKey.SPKISHA256 == r.NewKey.SPKISHA256 {
+		return errors.New("rotation.oldKey and rotation.newKey are the same key")
+	}
+	_, _, err := r.Window.Bounds()
+	return err
+}
+
+// ParseBundle decodes and validates a bundle payload strictly. Callers pass only
+// payload bytes whose DSSE signature they have verified.
+func ParseBundle(payload []byte) (*Bundle, error) {
+	var b Bundle
+	if err := strictjson.Unmarshal(payload, &b, MaxBundleBytes); err != nil {
+		return nil, fmt.Errorf("%w: bundle: %w", ErrMalformed, err)
+	}
+	if err := b.Rotation.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	if b.Checkpoint == "" {
+		return nil, fmt.Errorf("%w: bundle: checkpoint is empty", ErrMalformed)
+	}
+	if len(b.Entries) > MaxBundleEntries {
+		return nil, fmt.Errorf("%w: bundle: %d entries, limit %d", ErrMalformed, len(b.Entries), MaxBundleEntries)
+	}
+	for i, e := range b.Entries {
+		if i > 0 && e.Index <= b.Entries[i-1].Index {
+			return nil, fmt.Errorf("%w: bundle: entries[%d].index %d does not follow %d (want strictly ascending)", ErrMalformed, i, e.Index, b.Entries[i-1].Index)
+		}
+		if err := checkProof(e.InclusionProof); err != nil {
+			return nil, fmt.Errorf("%w: bundle: entries[%d].inclusionProof: %w", ErrMalformed, i, err)
+		}
+		if len(e.Envelope) == 0 || len(e.Envelope) > MaxRecordBytes {
+			return nil, fmt.Errorf("%w: bundle: entries[%d].envelope is %d bytes (want 1 to %d)", ErrMalformed, i, len(e.Envelope), MaxRecordBytes)
+		}
+	}
+	if c := b.Consistency; c != nil {
+		if c.Checkpoint == "" {
+			return nil, fmt.Errorf("%w: bundle: consistency.checkpoint is empty", ErrMalformed)
+		}
+		if err := checkProof(c.Proof); err != nil {
+			return nil, fmt.Errorf("%w: bundle: consistency.proof: %w", ErrMalformed, err)
+		}
+	}
+	return &b, nil
+}
+
+func checkProof(p [][]byte) error {
+	if len(p) > MaxProofHashes {
+		return fmt.Errorf("%d hashes, limit %d", len(p), MaxProofHashes)
+	}
+	for i, h := range p {
+		if len(h) != 32 {
+			return fmt.Errorf("hash %d is %d bytes, want 32", i, len(h))
+		}
+	}
+	return nil
+}
+
+// SignBundle encodes b and signs it as a DSSE envelope of BundleMediaType.
+func SignBundle(ctx context.Context, b *Bundle, signers ...*Signer) ([]byte, error) {
+	payload, err := strictjson.Marshal(b)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := ParseBundle(payload); err != nil {
+		return nil, fmt.Errorf("evidence: refusing to sign an invalid bundle: %w", err)
+	}
+	return Sign(ctx, BundleMediaType, payload, signers...)
+}
+
+// LogSource is what BuildBundle needs from a ledger.
+type LogSource interface {
+	Checkpoint(ctx context.Context) ([]byte, error)
+	KeyIndex(ctx context.Context, keyID string) ([]uint64, error)
+	Entry(ctx context.Context, index uint64) ([]byte, error)
+	InclusionProof(ctx context.Context, index, treeSize uint64) ([][]byte, error)
+	ConsistencyProof(ctx context.Context, size1, size2 uint64) ([][]byte, error)
+}
+
+// BuildOptions configure BuildBundle.
+type BuildOptions struct {
+	// Origin and LogVerifier authenticate the log's checkpoint. Required.
+	Origin      string
+	LogVerifier note.Verifier
+	// Since, if set, is an earlier signed checkpoint of the same log; the bundle
+	// then carries a consistency proof from it.
+	Since []byte
+}
+
+// BuildBundle collects every record in src that names r's old or new key as a
+// subject and whose time is inside r's window, with inclusion proofs against
+// src's latest checkpoint. The caller signs the result with SignBundle.
+//
+// Records are selected by what they say, not by who signed them: the verifier
+// decides whether each one is trustworthy, and a record it cannot verify fails
+// the bundle rather than being silently dropped here.
+func BuildBundle(ctx context.Context, src LogSource, r Rotation, opts BuildOptions) (*Bundle, error) {
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.LogVerifier == nil {
+		return nil, errors.New("evidence: BuildOptions.LogVerifier is required")
+	}
+	cpRaw, err := src.Checkpoint(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read checkpoint: %w", err)
+	}
+	cp, _, err := checkpoint.Open(cpRaw, opts.Origin, opts.LogVerifier)
+	if err != nil {
+		return nil, fmt.Errorf("log checkpoint: %w", err)
+	}
+	b := &Bundle{Rotation: r, Checkpoint: string(cpRaw), Entries: []Entry{}}
+
+	var indices []uint64
+	for _, k := range []KeyRef{r.OldKey, r.NewKey} {
+		idx, err := src.KeyIndex(ctx, k.ID)
+		if err != nil {
+			return nil, fmt.Errorf("key index for %s: %w", k.ID, err)
+		}
+		indices = append(indices, idx...)
+	}
+	slices.Sort(indices)
+	indices = slices.Compact(indices)
+	for _, i := range indices {
+		if i >= cp.Size {
+			continue
+		}
+		raw, err := src.Entry(ctx, i)
+		if err != nil {
+			return nil, fmt.Errorf("read entry %d: %w", i, err)
+		}
+		if !RecordAbout(raw, r) {
+			continue
+		}
+		p, err := src.InclusionProof(ctx, i, cp.Size)
+		if err != nil {
+			return nil, fmt.Errorf("inclusion proof for entry %d: %w", i, err)
+		}
+		b.Entries = append(b.Entries, Entry{Index: i, Envelope: raw, InclusionProof: p})
+		if len(b.Entries) > MaxBundleEntries {
+			return nil, fmt.Errorf("evidence: rotation %s has more than %d records", r.ID, MaxBundleEntries)
+		}
+	}
+	if opts.Since != nil {
+		old, _, err := checkpoint.Open(opts.Since, opts.Origin, opts.LogVerifier)
+		if err != nil {
+			return nil, fmt.Errorf("--since checkpoint: %w", err)
+		}
+		if old.Size == 0 || old.Size > cp.Size {
+			return nil, fmt.Errorf("--since checkpoint has size %d; want 1 to %d", old.Size, cp.Size)
+		}
+		p, err := src.ConsistencyProof(ctx, old.Size, cp.Size)
+		if err != nil {
+			return nil, fmt.Errorf("consistency proof %d→%d: %w", old.Size, cp.Size, err)
+		}
+		b.Consistency = &Consistency{Checkpoint: string(opts.Since), Proof: p}
+	}
+	return b, nil
+}
+
+// RecordAbout reports whether the envelope raw holds a statement naming r's old
+// or new key (by key ID) whose record time is inside r's window. It does not
+// verify signatures: it selects, it does not judge.
+func RecordAbout(raw []byte, r Rotation) bool {
+	env, err := ParseEnvelope(raw, MaxRecordBytes)
+	if err != nil || env.PayloadType != PayloadType {
+		return false
+	}
+	st, pred, err := ParseStatement(env.Payload)
+	if err != nil {
+		return false
+	}
+	named := false
+	for _, s := range st.Subject {
+		named = named || s.Name == r.OldKey.ID || s.Name == r.NewKey.ID
+	}
+	return named && r.Window.Contains(pred.RecordTime())
+}
+
+// SubjectKeyIDs returns the key IDs an envelope's statement names. It is the
+// ledger's KeyIDsFunc: an index to find candidates, not a verification.
+func SubjectKeyIDs(raw []byte) ([]string, error) {
+	env, err := ParseEnvelope(raw, MaxRecordBytes)
+	if err != nil {
+		return nil, err
+	}
+	if env.PayloadType != PayloadType {
+		return nil, fmt.Errorf("%w: %q", ErrPayloadType, env.PayloadType)
+	}
+	var st Statement
+	if err := strictjson.Unmarshal(env.Payload, &st, MaxRecordBytes); err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(st.Subject))
+	for _, s := range st.Subject {
+		ids = append(ids, s.Name)
+	}
+	return ids, nil
+}

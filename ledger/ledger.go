@@ -1,0 +1,56 @@
+// Package ledger is keytrail's append-only Merkle log: the contract every backend meets.
+//
+// A ledger stores each record (the exact bytes of a DSSE envelope) as one leaf of an
+// RFC 6962 Merkle tree, and publishes C2SP signed-note checkpoints
+// (https://c2sp.org/tlog-checkpoint) that commit to the tree. Backends live in
+// sibling packages: ledger/posix is the embedded default (Tessera's POSIX storage,
+// a C2SP tlog-tiles directory).
+//
+// The contract, for every backend:
+//   - Append returns an index only once the entry is durably sequenced, integrated
+//     into the tree, and covered by a published checkpoint.
+//   - Proofs and entries are returned for any tree size up to the latest checkpoint;
+//     requests beyond it fail with ErrOutOfRange.
+//   - KeyIndex is a cache derived from the log alone: it can be deleted and rebuilt.
+package ledger
+
+import (
+	"context"
+	"errors"
+)
+
+// Errors returned by every backend; test them with errors.Is.
+var (
+	// ErrOutOfRange: an index or tree size beyond what the log has published.
+	ErrOutOfRange = errors.New("ledger: out of range")
+	// ErrClosed: the ledger was closed.
+	ErrClosed = errors.New("ledger: closed")
+	// ErrReadOnly: an append on a ledger opened without a checkpoint signer.
+	ErrReadOnly = errors.New("ledger: opened read-only")
+)
+
+// Log is the ledger contract. Implementations are safe for concurrent use.
+type Log interface {
+	// Append adds entry as a leaf and returns its index once the entry is durably
+	// integrated and a published checkpoint covers it.
+	Append(ctx context.Context, entry []byte) (uint64, error)
+	// Checkpoint returns the latest published checkpoint, a C2SP signed note.
+	Checkpoint(ctx context.Context) ([]byte, error)
+	// InclusionProof returns the RFC 6962 inclusion proof of leaf index in the tree
+	// of size treeSize.
+	InclusionProof(ctx context.Context, index, treeSize uint64) ([][]byte, error)
+	// ConsistencyProof returns the RFC 6962 consistency proof between two tree sizes,
+	// 0 < size1 <= size2.
+	ConsistencyProof(ctx context.Context, size1, size2 uint64) ([][]byte, error)
+	// Entry returns the exact bytes of leaf index.
+	Entry(ctx context.Context, index uint64) ([]byte, error)
+	// KeyIndex returns, in ascending order, the indices of the leaves whose records
+	// name keyID as a subject, up to the latest checkpoint.
+	KeyIndex(ctx context.Context, keyID string) ([]uint64, error)
+	// Close flushes and releases the ledger.
+	Close(ctx context.Context) error
+}
+
+// KeyIDsFunc extracts the key IDs an entry names. The ledger calls it to build
+// its key index; it must be deterministic. An error means the entry names no key.
+type KeyIDsFunc func(entry []byte) ([]string, error)
