@@ -1,0 +1,151 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/keytrail/keytrail/evidence"
+	"github.com/keytrail/keytrail/internal/checkpoint"
+	"github.com/keytrail/keytrail/internal/strictjson"
+	"github.com/keytrail/keytrail/verify"
+)
+
+// VerifyBundleCommand is `verify bundle`, shared by keytrail and keytrail-verify.
+func VerifyBundleCommand(prog string) *cobra.Command {
+	var (
+		trustPath, policyPath, logDir, sincePath, format string
+	)
+	c := &cobra.Command{
+		Use:   "bundle [flags] BUNDLE",
+		Short: "Verify a rotation evidence bundle offline",
+		Long: `Verify a rotation evidence bundle offline, against a trust file and a policy.
+
+Every check is printed by name with PASS, FAIL or SKIP and a reason. Nothing is
+fetched from the network: keys come only from --trust, never from the bundle.
+
+With --log DIR (a tlog-tiles directory: the embedded log, or a 'keytrail log
+export'), the rotation's records are rebuilt from the log and the bundle fails if
+it omits any. With --since FILE (a checkpoint you already trust), the bundle's
+checkpoint must be proven consistent with it.
+
+Exit status: 0 verified, 1 verification failed, 2 usage error or unreadable input.`,
+		Example: fmt.Sprintf(`  %[1]s bundle --trust trust.json --policy policy.yaml bundles/rot-1.json
+  %[1]s bundle --trust trust.json --policy policy.yaml --log demo/log bundles/rot-1.json
+  %[1]s bundle --trust trust.json --policy policy.yaml --since old-checkpoint --format json rot-1.json`, prog),
+		Args: ExactArgs(1, "the bundle file"),
+		RunE: func(c *cobra.Command, args []string) error {
+			if format != "text" && format != "json" {
+				return Usage("--format must be text or json, not %q", format)
+			}
+			if trustPath == "" || policyPath == "" {
+				return &Error{Code: ExitUsage, Err: errors.New("--trust and --policy are required"), Hint: "keytrail demo writes both: see 'keytrail demo --help'"}
+			}
+			tb, err := ReadFile(trustPath, verify.MaxTrustBytes, "trust file")
+			if err != nil {
+				return err
+			}
+			trust, err := verify.ParseTrust(tb)
+			if err != nil {
+				return Input(trustPath, err, "")
+			}
+			pb, err := ReadFile(policyPath, verify.MaxPolicyBytes, "policy file")
+			if err != nil {
+				return err
+			}
+			policy, err := verify.ParsePolicy(pb)
+			if err != nil {
+				return Input(policyPath, err, "")
+			}
+			var opts verify.Options
+			if sincePath != "" {
+				if opts.Since, err = ReadFile(sincePath, checkpoint.MaxBytes, "checkpoint"); err != nil {
+					return err
+				}
+			}
+			if logDir != "" {
+				st, err := os.Stat(logDir)
+				if err != nil || !st.IsDir() {
+					return Input(logDir, errors.New("not a directory"), "--log takes a tlog-tiles directory, such as the demo's log/")
+				}
+				if _, err := os.Stat(logDir + "/checkpoint"); err != nil {
+					return Input(logDir, errors.New("no checkpoint file: not a tlog-tiles directory"), "")
+				}
+				opts.Log = os.DirFS(logDir)
+			}
+			raw, err := ReadFile(args[0], evidence.MaxBundleBytes, "bundle")
+			if err != nil {
+				return err
+			}
+			v, err := verify.New(trust, policy)
+			if err != nil {
+				return Usage("%v", err)
+			}
+			res, err := v.VerifyBundle(raw, opts)
+			if err != nil {
+				return Input(args[0], err, "a bundle is the DSSE envelope 'keytrail bundle build' writes")
+			}
+			if err := printResult(c.OutOrStdout(), res, format, args[0]); err != nil {
+				return err
+			}
+			if !res.Verified {
+				return Silent(ExitFailed)
+			}
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&trustPath, "trust", "", "trust file (JSON): log, collector, principal and bundle-signer keys (required)")
+	f.StringVar(&policyPath, "policy", "", "policy file (YAML): rotation rules (required)")
+	f.StringVar(&logDir, "log", "", "tlog-tiles directory to rebuild the rotation's records from")
+	f.StringVar(&sincePath, "since", "", "earlier trusted checkpoint the bundle's must be consistent with")
+	f.StringVar(&format, "format", "text", "output format: text or json")
+	return c
+}
+
+func printResult(w io.Writer, res *verify.Result, format, name string) error {
+	if format == "json" {
+		b, err := strictjson.MarshalIndent(res)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(w, "%s\n", b)
+		return err
+	}
+	for _, c := range res.Checks {
+		fmt.Fprintf(w, "%-4s  %-22s  %s\n", c.Status, c.Name, firstLine(c.Reason))
+		if c.Status == verify.Fail {
+			for _, f := range c.Failures {
+				fmt.Fprintf(w, "      - %s\n", firstLine(f))
+			}
+		}
+	}
+	if res.Verified {
+		fmt.Fprintf(w, "VERIFIED: %s (rotation %s)\n", name, res.Rotation)
+	} else {
+		fmt.Fprintf(w, "FAILED: %s\n", name)
+	}
+	return nil
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// VerifyCommand is `verify` with its subcommands.
+func VerifyCommand(prog string) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "verify",
+		Short: "Verify evidence offline",
+		Long:  "Verify evidence offline. Exit status: 0 verified, 1 verification failed, 2 usage error or unreadable input.",
+	}
+	c.AddCommand(VerifyBundleCommand(prog + " verify"))
+	return c
+}

@@ -1,0 +1,113 @@
+package scenario
+
+import (
+	"context"
+	"time"
+
+	"github.com/keytrail/keytrail/evidence"
+	"github.com/keytrail/keytrail/internal/strictjson"
+	"github.com/keytrail/keytrail/verify"
+)
+
+// Start is the start of the golden rotation's window.
+var Start = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+
+// Built is a complete rotation logged in a MemLog, with its signed bundle and
+// the trust material that accepts it.
+type Built struct {
+	*Parties
+	Log      *MemLog
+	Rotation evidence.Rotation
+	// Records are the logged envelopes of the rotation, in log order.
+	Records [][]byte
+	Bundle  *evidence.Bundle
+	// BundleBytes is the signed bundle file.
+	BundleBytes []byte
+	TrustJSON   []byte
+	Trust       *verify.Trust
+	Policy      *verify.Policy
+}
+
+// Build logs a compliant rotation, with records about other keys around it,
+// and builds and signs its bundle. Mutate, if non-nil, may change the steps
+// before they are signed.
+func Build(ctx context.Context, seed string, mutate func([]Step) []Step) (*Built, error) {
+	p, err := NewParties(seed, "keytrail.example/custody-log")
+	if err != nil {
+		return nil, err
+	}
+	b := &Built{Parties: p, Log: NewMemLog(p.Origin, p.LogSigner), Rotation: p.Rotation("rot-2026-03-hot-1", Start)}
+	steps := p.Steps(b.Rotation)
+	if mutate != nil {
+		steps = mutate(steps)
+	}
+	noise, err := OtherKeyEvent(p, b.Rotation)
+	if err != nil {
+		return nil, err
+	}
+	for i, s := range append([]Step{noise}, steps...) {
+		env, err := s.Sign(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := b.Log.Append(ctx, env); err != nil {
+			return nil, err
+		}
+		if i > 0 {
+			b.Records = append(b.Records, env)
+		}
+		if i == 3 {
+			n, err := noise.Sign(ctx)
+			if err != nil {
+				return nil, err
+			}
+			b.Log.Append(ctx, append(n[:len(n):len(n)], ' ')) // a different leaf, same record
+		}
+	}
+	verifier, err := notesVerifier(p.LogVerifier)
+	if err != nil {
+		return nil, err
+	}
+	b.Bundle, err = evidence.BuildBundle(ctx, b.Log, b.Rotation, evidence.BuildOptions{Origin: p.Origin, LogVerifier: verifier})
+	if err != nil {
+		return nil, err
+	}
+	if b.BundleBytes, err = evidence.SignBundle(ctx, b.Bundle, p.Operator.Signer); err != nil {
+		return nil, err
+	}
+	if b.TrustJSON, err = strictjson.MarshalIndent(p.TrustFile()); err != nil {
+		return nil, err
+	}
+	if b.Trust, err = verify.ParseTrust(b.TrustJSON); err != nil {
+		return nil, err
+	}
+	if b.Policy, err = verify.ParsePolicy([]byte(PolicyYAML)); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// Resign re-signs a bundle after a test changed it: the operator's signature is
+// then valid and only the deeper checks can catch the change.
+func (b *Built) Resign(ctx context.Context, bundle *evidence.Bundle) ([]byte, error) {
+	payload, err := strictjson.Marshal(bundle)
+	if err != nil {
+		return nil, err
+	}
+	return evidence.Sign(ctx, evidence.BundleMediaType, payload, b.Operator.Signer)
+}
+
+// OtherKeyEvent is a record about a key outside rotation r, inside its window:
+// unrelated traffic a bundle must not carry.
+func OtherKeyEvent(p *Parties, r evidence.Rotation) (Step, error) {
+	other, err := keyRef("kms:eu-central-1/custody/cold-7/v3", p.OtherKey.Public())
+	if err != nil {
+		return Step{}, err
+	}
+	start, _, err := r.Window.Bounds()
+	if err != nil {
+		return Step{}, err
+	}
+	ev := &evidence.LifecycleEvent{At: evidence.AtTime(start.Add(90 * time.Minute)), Event: evidence.EventDisable, Actor: evidence.Actor{ID: p.Collector.ID}}
+	return Step{p.Collector, other, ev}, nil
+}

@@ -1,0 +1,93 @@
+package verify
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+
+	"github.com/keytrail/keytrail/evidence"
+	"github.com/keytrail/keytrail/internal/checkpoint"
+)
+
+// verifyConsistency checks that newer extends older with p. Sizes come from the
+// signed checkpoints, never from the proof, so a proof cannot be replayed for
+// other sizes (certificate-transparency-rfcs PR 100). An older size of 0 is
+// rejected whatever the proof (transparency-dev/merkle PR 140).
+func verifyConsistency(older, newer checkpoint.Checkpoint, p [][]byte) error {
+	switch {
+	case older.Size == 0:
+		return fmt.Errorf("%w: earlier checkpoint has size 0, which proves nothing", ErrConsistency)
+	case older.Size > newer.Size:
+		return fmt.Errorf("%w: rollback: trusted checkpoint %s is larger than %s", ErrConsistency, older, newer)
+	case older.Size == newer.Size:
+		if !bytes.Equal(older.Root, newer.Root) {
+			return fmt.Errorf("%w: split view: %s and %s have the same size and different roots", ErrConsistency, older, newer)
+		}
+		if len(p) != 0 {
+			return fmt.Errorf("%w: non-empty proof between equal trees", ErrConsistency)
+		}
+		return nil
+	}
+	if len(p) == 0 {
+		return fmt.Errorf("%w: empty proof from size %d to %d", ErrConsistency, older.Size, newer.Size)
+	}
+	if err := proof.VerifyConsistency(rfc6962.DefaultHasher, older.Size, newer.Size, p, older.Root, newer.Root); err != nil {
+		return fmt.Errorf("%w: split view: %s is not consistent with %s: %w", ErrConsistency, older, newer, err)
+	}
+	return nil
+}
+
+func (v *Verifier) checkConsistency(b *evidence.Bundle, cp checkpoint.Checkpoint, log logKey, opts Options, res *Result) {
+	var carried *checkpoint.Checkpoint
+	if c := b.Consistency; c != nil {
+		old, _, err := checkpoint.Open([]byte(c.Checkpoint), log.origin, log.v)
+		if err != nil {
+			res.fail(CheckConsistency, fmt.Errorf("%w: bundle's earlier checkpoint: %w", ErrConsistency, err))
+			return
+		}
+		if err := verifyConsistency(old, cp, c.Proof); err != nil {
+			res.fail(CheckConsistency, fmt.Errorf("bundle's consistency proof: %w", err))
+			return
+		}
+		carried = &old
+	}
+	if opts.Since == nil {
+		if carried != nil {
+			res.pass(CheckConsistency, fmt.Sprintf("consistent with the bundle's earlier checkpoint at size %d", carried.Size))
+		} else {
+			res.skip(CheckConsistency, "no earlier checkpoint given (--since FILE)")
+		}
+		return
+	}
+	since, _, err := checkpoint.Open(opts.Since, log.origin, log.v)
+	if err != nil {
+		res.fail(CheckConsistency, fmt.Errorf("%w: --since checkpoint: %w", ErrConsistency, err))
+		return
+	}
+	var p [][]byte
+	switch {
+	case since.Size >= cp.Size:
+		// Equal sizes need no proof; a larger trusted checkpoint is a rollback.
+	case carried != nil && carried.Size == since.Size && bytes.Equal(carried.Root, since.Root):
+		p = b.Consistency.Proof
+	case opts.Log != nil:
+		p, err = tilesConsistencyProof(opts.Log, since.Size, cp.Size)
+		if err != nil {
+			res.fail(CheckConsistency, fmt.Errorf("%w: proof from --log: %w", ErrConsistency, err))
+			return
+		}
+	case carried != nil && carried.Size == since.Size:
+		res.fail(CheckConsistency, fmt.Errorf("%w: split view: --since checkpoint %s and the bundle's earlier checkpoint %s differ", ErrConsistency, since, *carried))
+		return
+	default:
+		res.fail(CheckConsistency, fmt.Errorf("%w: no proof from the --since checkpoint at size %d to size %d (rebuild the bundle with --since, or pass --log)", ErrConsistency, since.Size, cp.Size))
+		return
+	}
+	if err := verifyConsistency(since, cp, p); err != nil {
+		res.fail(CheckConsistency, err)
+		return
+	}
+	res.pass(CheckConsistency, fmt.Sprintf("consistent with the trusted checkpoint at size %d", since.Size))
+}

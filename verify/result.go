@@ -1,0 +1,129 @@
+package verify
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Status is the outcome of one check.
+type Status string
+
+// Check outcomes. SKIP means the check was not asked for (for example
+// consistency without --since) or could not run because an earlier check failed;
+// a result with a SKIP can still be Verified only if the check was optional.
+const (
+	Pass Status = "PASS"
+	Fail Status = "FAIL"
+	Skip Status = "SKIP"
+)
+
+// Check names, in the order they run.
+const (
+	CheckBundleSignature      = "bundle.signature"
+	CheckBundleFormat         = "bundle.format"
+	CheckCheckpointSignature  = "checkpoint.signature"
+	CheckEntriesSignature     = "entries.signature"
+	CheckEntriesInclusion     = "entries.inclusion"
+	CheckEntriesBinding       = "entries.binding"
+	CheckConsistency          = "checkpoint.consistency"
+	CheckRotationStructure    = "rotation.structure"
+	CheckLogCompleteness      = "log.completeness"
+	maxFailuresListed         = 100
+	errVerificationIncomplete = "verification did not complete"
+)
+
+// Check is one named check and what it concluded.
+type Check struct {
+	Name   string `json:"name"`
+	Status Status `json:"status"`
+	// Reason says what was checked and, on failure, what failed on which object.
+	Reason string `json:"reason"`
+	// Failures lists each failing object (at most 100 are listed).
+	Failures []string `json:"failures,omitempty"`
+	err      error
+}
+
+// Err returns the check's error (wrapping the sentinels of evidence, checkpoint
+// and this package), or nil.
+func (c *Check) Err() error { return c.err }
+
+// Result is what VerifyBundle concluded. It is JSON-serialisable.
+type Result struct {
+	// Verified is true only if every check that ran passed and no required check
+	// was skipped.
+	Verified bool `json:"verified"`
+	// Rotation is the rotation ID, once the bundle is authenticated.
+	Rotation string `json:"rotation,omitempty"`
+	// Checks are the checks in the order they ran.
+	Checks []Check `json:"checks"`
+}
+
+// Check returns the named check, or nil.
+func (r *Result) Check(name string) *Check {
+	for i := range r.Checks {
+		if r.Checks[i].Name == name {
+			return &r.Checks[i]
+		}
+	}
+	return nil
+}
+
+// Err joins the errors of the failed checks; nil if Verified.
+func (r *Result) Err() error {
+	if r.Verified {
+		return nil
+	}
+	var errs []error
+	for _, c := range r.Checks {
+		if c.Status == Fail {
+			errs = append(errs, fmt.Errorf("%s: %w", c.Name, c.err))
+		}
+	}
+	if len(errs) == 0 {
+		return errors.New(errVerificationIncomplete)
+	}
+	return errors.Join(errs...)
+}
+
+func (r *Result) pass(name, reason string) {
+	r.Checks = append(r.Checks, Check{Name: name, Status: Pass, Reason: reason})
+}
+
+func (r *Result) skip(name, reason string) {
+	r.Checks = append(r.Checks, Check{Name: name, Status: Skip, Reason: reason})
+}
+
+// fail records a failed check. err is the first (or only) cause; failures list
+// every failing object.
+func (r *Result) fail(name string, err error, failures ...string) {
+	if len(failures) > maxFailuresListed {
+		failures = append(failures[:maxFailuresListed:maxFailuresListed], fmt.Sprintf("... and %d more", len(failures)-maxFailuresListed))
+	}
+	r.Checks = append(r.Checks, Check{Name: name, Status: Fail, Reason: err.Error(), Failures: failures, err: err})
+}
+
+// failures collects per-object failures for one check.
+type failures struct {
+	first error
+	list  []string
+}
+
+func (f *failures) add(err error) {
+	if f.first == nil {
+		f.first = err
+	}
+	f.list = append(f.list, err.Error())
+}
+
+func (f *failures) report(r *Result, name, passReason string) bool {
+	if f.first == nil {
+		r.pass(name, passReason)
+		return true
+	}
+	err := f.first
+	if len(f.list) > 1 {
+		err = fmt.Errorf("%d failures, first: %w", len(f.list), f.first)
+	}
+	r.fail(name, err, f.list...)
+	return false
+}

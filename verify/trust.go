@@ -1,0 +1,229 @@
+package verify
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/keytrail/keytrail/evidence"
+	"github.com/keytrail/keytrail/internal/strictjson"
+)
+
+// MaxTrustBytes bounds a trust file.
+const MaxTrustBytes = 4 << 20
+
+// TrustFile is the JSON trust file: the only source of keys the verifier
+// trusts. Nothing inside a bundle is ever trusted as a key. See docs/trust-file.md.
+type TrustFile struct {
+	// Version is 1.
+	Version int `json:"version"`
+	// Logs are the transparency logs whose checkpoints are trusted.
+	Logs []TrustedLog `json:"logs"`
+	// Collectors are the systems that sign records, each limited to predicate types.
+	Collectors []TrustedCollector `json:"collectors"`
+	// Principals are the people who sign lifecycle events (requests, approvals),
+	// with their roles.
+	Principals []TrustedPrincipal `json:"principals"`
+	// BundleSigners are the operators whose signature on a bundle is trusted.
+	BundleSigners []TrustedSigner `json:"bundleSigners"`
+}
+
+// TrustedLog is a log by its checkpoint origin and note verifier key.
+type TrustedLog struct {
+	// Origin is the checkpoint's first line.
+	Origin string `json:"origin"`
+	// Key is the signed-note verifier key, e.g. "example.com/log+1234abcd+AbC...".
+	Key string `json:"key"`
+}
+
+// TrustedCollector is a record-signing system.
+type TrustedCollector struct {
+	ID string `json:"id"`
+	// PublicKey is a PEM "PUBLIC KEY" block.
+	PublicKey string `json:"publicKey"`
+	// PredicateTypes are the predicate type URIs it may sign.
+	PredicateTypes []string `json:"predicateTypes"`
+}
+
+// TrustedPrincipal is a person.
+type TrustedPrincipal struct {
+	ID        string   `json:"id"`
+	PublicKey string   `json:"publicKey"`
+	Roles     []string `json:"roles"`
+}
+
+// TrustedSigner is an operator key that signs bundles.
+type TrustedSigner struct {
+	ID        string `json:"id"`
+	PublicKey string `json:"publicKey"`
+}
+
+// Holder kinds.
+const (
+	KindCollector = "collector"
+	KindPrincipal = "principal"
+)
+
+// Holder is who a trusted key belongs to.
+type Holder struct {
+	ID             string
+	Kind           string
+	Roles          []string
+	PredicateTypes []string
+	Key            *evidence.PublicKey
+}
+
+// May reports whether the holder may sign records of predicate type t:
+// collectors as enrolled, principals only lifecycle events.
+func (h *Holder) May(t string) bool {
+	if h.Kind == KindPrincipal {
+		return t == evidence.PredicateLifecycleEvent
+	}
+	return slices.Contains(h.PredicateTypes, t)
+}
+
+type logKey struct {
+	origin string
+	v      note.Verifier
+}
+
+// Trust is a validated trust file.
+type Trust struct {
+	logs    []logKey
+	records keySet // collectors and principals
+	bundles keySet // bundle signers
+	byID    map[string]*Holder
+}
+
+type keySet struct {
+	byDigest map[string]*Holder
+	keys     []*evidence.PublicKey
+}
+
+func (s keySet) Key(d string) *evidence.PublicKey {
+	if h := s.byDigest[d]; h != nil {
+		return h.Key
+	}
+	return nil
+}
+
+func (s keySet) Keys() []*evidence.PublicKey { return s.keys }
+
+func (s *keySet) add(h *Holder) {
+	if s.byDigest == nil {
+		s.byDigest = map[string]*Holder{}
+	}
+	s.byDigest[h.Key.Digest] = h
+	s.keys = append(s.keys, h.Key)
+}
+
+// ErrTrust reports an unusable trust file.
+var ErrTrust = errors.New("trust file")
+
+// ParseTrust decodes and validates a trust file. A key may appear only once in
+// the whole file (one key counted under two names could meet a quorum alone), and
+// an identity only once.
+func ParseTrust(b []byte) (*Trust, error) {
+	var f TrustFile
+	if err := strictjson.Unmarshal(b, &f, MaxTrustBytes); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrTrust, err)
+	}
+	return NewTrust(&f)
+}
+
+// NewTrust validates f.
+func NewTrust(f *TrustFile) (*Trust, error) {
+	if f.Version != 1 {
+		return nil, fmt.Errorf("%w: version %d, want 1", ErrTrust, f.Version)
+	}
+	t := &Trust{byID: map[string]*Holder{}}
+	if len(f.Logs) == 0 {
+		return nil, fmt.Errorf("%w: logs: no trusted log", ErrTrust)
+	}
+	for i, l := range f.Logs {
+		if l.Origin == "" {
+			return nil, fmt.Errorf("%w: logs[%d].origin is empty", ErrTrust, i)
+		}
+		v, err := note.NewVerifier(l.Key)
+		if err != nil {
+			return nil, fmt.Errorf("%w: logs[%d].key: %w", ErrTrust, i, err)
+		}
+		for _, o := range t.logs {
+			if o.origin == l.Origin {
+				return nil, fmt.Errorf("%w: logs[%d]: origin %q listed twice", ErrTrust, i, l.Origin)
+			}
+		}
+		t.logs = append(t.logs, logKey{origin: l.Origin, v: v})
+	}
+	seenKey := map[string]string{}
+	addKey := func(field, id, pemKey string) (*evidence.PublicKey, error) {
+		if id == "" {
+			return nil, fmt.Errorf("%w: %s.id is empty", ErrTrust, field)
+		}
+		k, err := evidence.ParsePublicKeyPEM([]byte(pemKey))
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s (%s).publicKey: %w", ErrTrust, field, id, err)
+		}
+		if prev, ok := seenKey[k.Digest]; ok {
+			return nil, fmt.Errorf("%w: %s (%s): key %s is already listed as %s", ErrTrust, field, id, k.Digest, prev)
+		}
+		seenKey[k.Digest] = id
+		return k, nil
+	}
+	addHolder := func(field string, h *Holder) error {
+		if _, dup := t.byID[h.ID]; dup {
+			return fmt.Errorf("%w: %s: identity %q is listed twice", ErrTrust, field, h.ID)
+		}
+		t.byID[h.ID] = h
+		t.records.add(h)
+		return nil
+	}
+	for i, c := range f.Collectors {
+		field := fmt.Sprintf("collectors[%d]", i)
+		k, err := addKey(field, c.ID, c.PublicKey)
+		if err != nil {
+			return nil, err
+		}
+		if len(c.PredicateTypes) == 0 {
+			return nil, fmt.Errorf("%w: %s (%s): predicateTypes is empty", ErrTrust, field, c.ID)
+		}
+		for _, p := range c.PredicateTypes {
+			if !evidence.KnownPredicateType(p) {
+				return nil, fmt.Errorf("%w: %s (%s): unknown predicate type %q", ErrTrust, field, c.ID, p)
+			}
+		}
+		if err := addHolder(field, &Holder{ID: c.ID, Kind: KindCollector, PredicateTypes: slices.Clone(c.PredicateTypes), Key: k}); err != nil {
+			return nil, err
+		}
+	}
+	for i, p := range f.Principals {
+		field := fmt.Sprintf("principals[%d]", i)
+		k, err := addKey(field, p.ID, p.PublicKey)
+		if err != nil {
+			return nil, err
+		}
+		if len(p.Roles) == 0 {
+			return nil, fmt.Errorf("%w: %s (%s): roles is empty", ErrTrust, field, p.ID)
+		}
+		if err := addHolder(field, &Holder{ID: p.ID, Kind: KindPrincipal, Roles: slices.Clone(p.Roles), Key: k}); err != nil {
+			return nil, err
+		}
+	}
+	if len(f.BundleSigners) == 0 {
+		return nil, fmt.Errorf("%w: bundleSigners: no trusted bundle signer", ErrTrust)
+	}
+	for i, s := range f.BundleSigners {
+		field := fmt.Sprintf("bundleSigners[%d]", i)
+		k, err := addKey(field, s.ID, s.PublicKey)
+		if err != nil {
+			return nil, err
+		}
+		t.bundles.add(&Holder{ID: s.ID, Kind: "bundle-signer", Key: k})
+	}
+	return t, nil
+}
+
+// recordSigner returns the holder of a record-signing key.
+func (t *Trust) recordSigner(k *evidence.PublicKey) *Holder { return t.records.byDigest[k.Digest] }

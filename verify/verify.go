@@ -1,0 +1,333 @@
+// Package verify checks rotation evidence bundles offline.
+//
+// A Verifier is built once from trust material (a trust file) and a policy, and
+// checks bundles with VerifyBundle. It is pure: no network, no cgo, no clock
+// beyond the times inside the evidence, and it never changes its inputs. Every
+// check is reported by name with PASS, FAIL or SKIP and a reason; any error or
+// panic yields a failed result, never a stale pass.
+//
+// # What is verified
+//
+// A bundle (docs/bundle-format.md) is a DSSE envelope of type
+// application/vnd.keytrail.bundle.v1+json. In order:
+//
+//   - bundle.signature: the envelope is signed by a bundle signer of the trust
+//     file, and only then is its payload decoded (bundle.format).
+//   - checkpoint.signature: the checkpoint is a C2SP signed note by a trusted log
+//     key, with the log's origin, in strict tlog-checkpoint syntax.
+//   - entries.inclusion: each entry's RFC 6962 leaf hash is included at its index
+//     in the checkpoint's tree.
+//   - entries.signature: each entry is a DSSE envelope of an in-toto Statement v1
+//     signed by a trusted collector allowed that predicate type, or by a principal
+//     acting for itself (lifecycle events only).
+//   - entries.binding: each entry names the rotation's old or new key (ID and key
+//     digest), its time is inside the rotation window, and a lifecycle event with
+//     a rotation ID names this rotation.
+//   - checkpoint.consistency: the checkpoint is consistent with an earlier trusted
+//     one (--since) and with any earlier checkpoint the bundle carries.
+//   - rotation.structure: request, creation, approvals by distinct principals
+//     (none the requester), smoke test, promotion after the approvals, old key
+//     disabled after promotion.
+//   - log.completeness: with a tlog-tiles copy of the log, every entry about the
+//     rotation's keys in its window is in the bundle.
+package verify
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"runtime"
+	"runtime/debug"
+	"sync"
+
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+
+	"github.com/keytrail/keytrail/evidence"
+	"github.com/keytrail/keytrail/internal/checkpoint"
+)
+
+// Sentinel errors of verification; each failed check wraps one of these or one
+// of the evidence and checkpoint sentinels.
+var (
+	// ErrInput: the bundle file is not a DSSE envelope at all (exit 2 in the CLI).
+	ErrInput = errors.New("unreadable bundle")
+	// ErrInclusion: an inclusion proof does not verify.
+	ErrInclusion = errors.New("inclusion proof")
+	// ErrNotAllowed: the signer may not sign this predicate type or act for this actor.
+	ErrNotAllowed = errors.New("signer not allowed")
+	// ErrBinding: a record is not about this rotation.
+	ErrBinding = errors.New("record not bound to rotation")
+	// ErrConsistency: two checkpoints are not proven consistent (split view or rollback).
+	ErrConsistency = errors.New("checkpoint consistency")
+	// ErrStructure: the rotation's events break a rule.
+	ErrStructure = errors.New("rotation rule")
+	// ErrIncomplete: the log has records about the rotation the bundle omits.
+	ErrIncomplete = errors.New("bundle incomplete")
+	// ErrPanic: verification panicked; the bundle is not verified.
+	ErrPanic = errors.New("verifier panic")
+)
+
+// Verifier checks bundles against fixed trust material and policy.
+type Verifier struct {
+	trust  *Trust
+	policy *Policy
+}
+
+// New returns a Verifier. Both arguments are required.
+func New(trust *Trust, policy *Policy) (*Verifier, error) {
+	if trust == nil || policy == nil {
+		return nil, errors.New("verify: trust and policy are required")
+	}
+	return &Verifier{trust: trust, policy: policy}, nil
+}
+
+// Options are per-call inputs.
+type Options struct {
+	// Since is an earlier checkpoint the auditor already trusts (signed note). The
+	// bundle's checkpoint must be proven consistent with it.
+	Since []byte
+	// Log is a tlog-tiles copy of the log (e.g. os.DirFS of the embedded log
+	// directory). With it, the verifier rebuilds the rotation's records from the
+	// log and fails if the bundle omits any.
+	Log fs.FS
+}
+
+// verifiedEntry is an entry whose envelope, statement and inclusion were checked.
+type verifiedEntry struct {
+	index  uint64
+	signer *Holder
+	st     *evidence.Statement
+	pred   evidence.Predicate
+	ok     bool
+}
+
+// VerifyBundle verifies raw, the bytes of a bundle file. It returns an error
+// wrapping ErrInput only if raw is not a DSSE envelope at all; every other
+// problem is a failed check in the result.
+func (v *Verifier) VerifyBundle(raw []byte, opts Options) (res *Result, err error) {
+	env, perr := evidence.ParseEnvelope(raw, evidence.MaxBundleBytes)
+	if perr != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInput, perr)
+	}
+	res = &Result{}
+	defer func() {
+		if p := recover(); p != nil {
+			res.fail("verifier", fmt.Errorf("%w: %v\n%s", ErrPanic, p, debug.Stack()))
+			res.Verified = false
+			err = nil
+		}
+	}()
+	v.verify(env, opts, res)
+	res.Verified = res.allPassed()
+	return res, nil
+}
+
+func (r *Result) allPassed() bool {
+	required := map[string]bool{
+		CheckBundleSignature: true, CheckBundleFormat: true, CheckCheckpointSignature: true,
+		CheckEntriesSignature: true, CheckEntriesInclusion: true, CheckEntriesBinding: true,
+		CheckRotationStructure: true,
+	}
+	for _, c := range r.Checks {
+		switch {
+		case c.Status == Fail:
+			return false
+		case c.Status == Pass:
+			delete(required, c.Name)
+		}
+	}
+	return len(required) == 0
+}
+
+func (v *Verifier) verify(env *evidence.Envelope, opts Options, res *Result) {
+	skipRest := func(after string) {
+		for _, n := range []string{CheckBundleFormat, CheckCheckpointSignature, CheckEntriesInclusion, CheckEntriesSignature, CheckEntriesBinding, CheckConsistency, CheckRotationStructure, CheckLogCompleteness} {
+			if res.Check(n) == nil {
+				res.skip(n, "not run: "+after+" failed")
+			}
+		}
+	}
+	// Authenticate before parsing: only the exact payload the operator signed is decoded.
+	signers, err := env.Verify(evidence.BundleMediaType, v.trust.bundles)
+	if err != nil {
+		res.fail(CheckBundleSignature, err)
+		skipRest(CheckBundleSignature)
+		return
+	}
+	res.pass(CheckBundleSignature, "signed by bundle signer "+v.trust.bundles.byDigest[signers[0].Digest].ID)
+
+	b, err := evidence.ParseBundle(env.Payload)
+	if err != nil {
+		res.fail(CheckBundleFormat, err)
+		skipRest(CheckBundleFormat)
+		return
+	}
+	res.Rotation = b.Rotation.ID
+	res.pass(CheckBundleFormat, fmt.Sprintf("rotation %s, %d entries", b.Rotation.ID, len(b.Entries)))
+
+	cp, log, err := v.openCheckpoint([]byte(b.Checkpoint))
+	if err != nil {
+		res.fail(CheckCheckpointSignature, err)
+		skipRest(CheckCheckpointSignature)
+		return
+	}
+	res.pass(CheckCheckpointSignature, "signed by log "+log.origin+" at size "+fmt.Sprint(cp.Size))
+
+	entries := v.verifyEntries(b, cp, res)
+	v.checkConsistency(b, cp, log, opts, res)
+	if entries == nil {
+		res.skip(CheckRotationStructure, "not run: entries failed verification")
+	} else {
+		v.checkStructure(b, entries, res)
+	}
+	if opts.Log == nil {
+		res.skip(CheckLogCompleteness, "no log given (--log DIR)")
+	} else {
+		v.checkCompleteness(b, cp, log, opts.Log, res)
+	}
+}
+
+// openCheckpoint verifies a checkpoint under whichever trusted log signed it.
+func (v *Verifier) openCheckpoint(signed []byte) (checkpoint.Checkpoint, logKey, error) {
+	var errs []error
+	for _, l := range v.trust.logs {
+		cp, _, err := checkpoint.Open(signed, l.origin, l.v)
+		if err == nil {
+			return cp, l, nil
+		}
+		errs = append(errs, fmt.Errorf("log %s: %w", l.origin, err))
+	}
+	return checkpoint.Checkpoint{}, logKey{}, errors.Join(errs...)
+}
+
+// verifyEntries checks every entry's inclusion, signature and binding, in
+// parallel. It returns the verified entries in bundle order, or nil if any failed.
+func (v *Verifier) verifyEntries(b *evidence.Bundle, cp checkpoint.Checkpoint, res *Result) []verifiedEntry {
+	out := make([]verifiedEntry, len(b.Entries))
+	incErr := make([]error, len(b.Entries))
+	sigErr := make([]error, len(b.Entries))
+	bindErr := make([]error, len(b.Entries))
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(b.Entries)/64))
+	var wg sync.WaitGroup
+	var panicked any
+	var panicOnce sync.Once
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() {
+				if p := recover(); p != nil {
+					panicOnce.Do(func() { panicked = p })
+				}
+			}()
+			for i := w; i < len(b.Entries); i += workers {
+				e := &b.Entries[i]
+				incErr[i] = checkInclusion(e, cp)
+				out[i], sigErr[i], bindErr[i] = v.checkEntry(e, b.Rotation)
+			}
+		}()
+	}
+	wg.Wait()
+	if panicked != nil {
+		panic(panicked)
+	}
+	var inc, sig, bind failures
+	for i := range b.Entries {
+		if incErr[i] != nil {
+			inc.add(incErr[i])
+		}
+		if sigErr[i] != nil {
+			sig.add(sigErr[i])
+		}
+		if bindErr[i] != nil {
+			bind.add(bindErr[i])
+		}
+	}
+	n := len(b.Entries)
+	if n == 0 {
+		err := fmt.Errorf("%w: the bundle has no entries", ErrBinding)
+		res.fail(CheckEntriesInclusion, err)
+		res.fail(CheckEntriesSignature, err)
+		res.fail(CheckEntriesBinding, err)
+		return nil
+	}
+	okInc := inc.report(res, CheckEntriesInclusion, fmt.Sprintf("%d entries included in the tree of size %d", n, cp.Size))
+	okSig := sig.report(res, CheckEntriesSignature, fmt.Sprintf("%d envelopes signed by trusted collectors or principals", n))
+	okBind := bind.report(res, CheckEntriesBinding, fmt.Sprintf("%d records about the rotation's keys inside its window", n))
+	if !okInc || !okSig || !okBind {
+		return nil
+	}
+	return out
+}
+
+func checkInclusion(e *evidence.Entry, cp checkpoint.Checkpoint) error {
+	if e.Index >= cp.Size {
+		return fmt.Errorf("entry %d: %w: index %d is not below tree size %d", e.Index, ErrInclusion, e.Index, cp.Size)
+	}
+	leaf := rfc6962.DefaultHasher.HashLeaf(e.Envelope)
+	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, e.Index, cp.Size, leaf, e.InclusionProof, cp.Root); err != nil {
+		return fmt.Errorf("entry %d: %w: %w", e.Index, ErrInclusion, err)
+	}
+	return nil
+}
+
+// checkEntry authenticates one envelope, then parses and binds its statement.
+func (v *Verifier) checkEntry(e *evidence.Entry, r evidence.Rotation) (ve verifiedEntry, sigErr, bindErr error) {
+	ve.index = e.Index
+	env, err := evidence.ParseEnvelope(e.Envelope, evidence.MaxRecordBytes)
+	if err != nil {
+		return ve, fmt.Errorf("entry %d: %w", e.Index, err), nil
+	}
+	keys, err := env.Verify(evidence.PayloadType, v.trust.records)
+	if err != nil {
+		return ve, fmt.Errorf("entry %d: %w", e.Index, err), nil
+	}
+	if len(keys) != 1 {
+		return ve, fmt.Errorf("entry %d: %w: %d signatures, want exactly one record signer", e.Index, ErrNotAllowed, len(keys)), nil
+	}
+	st, pred, err := evidence.ParseStatement(env.Payload)
+	if err != nil {
+		return ve, fmt.Errorf("entry %d: %w", e.Index, err), nil
+	}
+	h := v.trust.recordSigner(keys[0])
+	if !h.May(st.PredicateType) {
+		return ve, fmt.Errorf("entry %d: %w: %s %s may not sign %s", e.Index, ErrNotAllowed, h.Kind, h.ID, st.PredicateType), nil
+	}
+	if ev, ok := pred.(*evidence.LifecycleEvent); ok && h.Kind == KindPrincipal && ev.Actor.ID != h.ID {
+		return ve, fmt.Errorf("entry %d: %w: principal %s signed an event whose actor is %s", e.Index, ErrNotAllowed, h.ID, ev.Actor.ID), nil
+	}
+	ve.signer, ve.st, ve.pred = h, st, pred
+	if err := bind(st, pred, r); err != nil {
+		return ve, nil, fmt.Errorf("entry %d: %w: %w", e.Index, ErrBinding, err)
+	}
+	ve.ok = true
+	return ve, nil, nil
+}
+
+// bind checks that a statement belongs in the rotation's bundle.
+func bind(st *evidence.Statement, pred evidence.Predicate, r evidence.Rotation) error {
+	about := false
+	for _, k := range st.Keys() {
+		for _, rk := range []evidence.KeyRef{r.OldKey, r.NewKey} {
+			switch {
+			case k.ID == rk.ID && k.SPKISHA256 != rk.SPKISHA256:
+				return fmt.Errorf("subject %s has digest %s, but the rotation's key %s has %s", k.ID, k.SPKISHA256, rk.ID, rk.SPKISHA256)
+			case k.ID != rk.ID && k.SPKISHA256 == rk.SPKISHA256:
+				return fmt.Errorf("subject %s has the digest of the rotation's key %s under another name", k.ID, rk.ID)
+			case k == rk:
+				about = true
+			}
+		}
+	}
+	if !about {
+		return fmt.Errorf("names neither %s nor %s", r.OldKey.ID, r.NewKey.ID)
+	}
+	if !r.Window.Contains(pred.RecordTime()) {
+		return fmt.Errorf("time %s is outside the window [%s, %s]", evidence.FormatTime(pred.RecordTime()), r.Window.Start, r.Window.End)
+	}
+	if ev, ok := pred.(*evidence.LifecycleEvent); ok && ev.RotationID != "" && ev.RotationID != r.ID {
+		return fmt.Errorf("%s event belongs to rotation %q, not %q", ev.Event, ev.RotationID, r.ID)
+	}
+	return nil
+}
