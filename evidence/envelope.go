@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	ssldsse "github.com/secure-systems-lab/go-securesystemslib/dsse"
 	sigdsse "github.com/sigstore/sigstore/pkg/signature/dsse"
@@ -21,6 +22,9 @@ const (
 	// MaxSignatures bounds the signatures on one envelope.
 	MaxSignatures = 8
 )
+
+// streamPAEOver is the payload size above which the PAE is streamed, not built.
+const streamPAEOver = 1 << 20
 
 // Sentinel errors of envelope handling.
 var (
@@ -77,6 +81,13 @@ func PAE(payloadType string, payload []byte) []byte {
 	return ssldsse.PAE(payloadType, payload)
 }
 
+// paeReader streams the PAE without copying the payload, for large payloads
+// (bundles): "DSSEv1" SP LEN(type) SP type SP LEN(body) SP body.
+func paeReader(payloadType string, payload []byte) io.Reader {
+	header := fmt.Sprintf("DSSEv1 %d %s %d ", len(payloadType), payloadType, len(payload))
+	return io.MultiReader(strings.NewReader(header), bytes.NewReader(payload))
+}
+
 // KeySet finds trusted keys by keytrail key digest.
 type KeySet interface {
 	// Key returns the key with that digest, or nil.
@@ -97,7 +108,16 @@ func (e *Envelope) Verify(wantType string, keys KeySet) ([]*PublicKey, error) {
 	if len(e.Signatures) == 0 {
 		return nil, ErrNoSignature
 	}
-	pae := PAE(e.PayloadType, e.Payload)
+	var pae []byte
+	verify := func(k *PublicKey, sig []byte) error {
+		if len(e.Payload) > streamPAEOver {
+			return k.VerifyReader(paeReader(e.PayloadType, e.Payload), sig)
+		}
+		if pae == nil {
+			pae = PAE(e.PayloadType, e.Payload)
+		}
+		return k.Verify(pae, sig)
+	}
 	signers := make([]*PublicKey, 0, len(e.Signatures))
 	seen := make(map[string]bool, len(e.Signatures))
 	for i, s := range e.Signatures {
@@ -107,12 +127,12 @@ func (e *Envelope) Verify(wantType string, keys KeySet) ([]*PublicKey, error) {
 			if k == nil {
 				return nil, fmt.Errorf("signatures[%d]: %w: keyid %s", i, ErrUnknownSigner, s.KeyID)
 			}
-			if err := k.Verify(pae, s.Sig); err != nil {
+			if err := verify(k, s.Sig); err != nil {
 				return nil, fmt.Errorf("signatures[%d]: %w under keyid %s", i, ErrBadSignature, s.KeyID)
 			}
 		} else {
 			for _, c := range keys.Keys() {
-				if c.Verify(pae, s.Sig) == nil {
+				if verify(c, s.Sig) == nil {
 					k = c
 					break
 				}

@@ -12,6 +12,11 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
+	"math/big"
+
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 
 	"github.com/sigstore/sigstore/pkg/signature"
 )
@@ -114,7 +119,40 @@ func (k *PublicKey) PEM() string { return MarshalPublicKeyPEM(k.key) }
 
 // Verify checks sig over msg.
 func (k *PublicKey) Verify(msg, sig []byte) error {
-	return k.v.VerifySignature(bytesReader(sig), bytesReader(msg))
+	return k.VerifyReader(bytesReader(msg), sig)
+}
+
+// VerifyReader checks sig over the message read from msg, without holding the
+// message in memory.
+//
+// ECDSA signatures must be strict ASN.1 DER: sigstore's verifier also accepts
+// the IEEE P1363 (r||s) encoding, which would give one signature two encodings,
+// and so one record two leaves.
+func (k *PublicKey) VerifyReader(msg io.Reader, sig []byte) error {
+	if _, ok := k.key.(*ecdsa.PublicKey); ok && !isStrictDERSignature(sig) {
+		return errors.New("ECDSA signature is not strict ASN.1 DER")
+	}
+	return k.v.VerifySignature(bytesReader(sig), msg)
+}
+
+// isStrictDERSignature reports whether sig is exactly the DER encoding of
+// ECDSA-Sig-Value (SEQUENCE of two positive INTEGERs), with nothing after it.
+func isStrictDERSignature(sig []byte) bool {
+	var r, s big.Int
+	input := cryptobyte.String(sig)
+	var inner cryptobyte.String
+	if !input.ReadASN1(&inner, cbasn1.SEQUENCE) || !input.Empty() ||
+		!inner.ReadASN1Integer(&r) || !inner.ReadASN1Integer(&s) || !inner.Empty() ||
+		r.Sign() <= 0 || s.Sign() <= 0 {
+		return false
+	}
+	var b cryptobyte.Builder
+	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		b.AddASN1BigInt(&r)
+		b.AddASN1BigInt(&s)
+	})
+	der, err := b.Bytes()
+	return err == nil && string(der) == string(sig)
 }
 
 // MarshalPublicKeyPEM encodes pub as a PEM "PUBLIC KEY" block. It panics only if

@@ -11,6 +11,7 @@ package checkpoint
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
@@ -86,6 +87,11 @@ func Parse(body []byte) (Checkpoint, error) {
 	if len(root) != 32 {
 		return Checkpoint{}, fmt.Errorf("%w: root hash is %d bytes, want 32", ErrSyntax, len(root))
 	}
+	// The decoder skips '\r' even in strict mode: only the canonical spelling is
+	// accepted, so that each checkpoint has one body.
+	if base64.StdEncoding.EncodeToString(root) != lines[2] {
+		return Checkpoint{}, fmt.Errorf("%w: root hash %q is not in canonical base64", ErrSyntax, lines[2])
+	}
 	c.Root = root
 	for i, e := range lines[3:] {
 		if e == "" {
@@ -117,6 +123,9 @@ func Open(signed []byte, origin string, log note.Verifier) (Checkpoint, *note.No
 	if !found {
 		return Checkpoint{}, nil, fmt.Errorf("%w: not signed by the log key %s", ErrSignature, log.Name())
 	}
+	if err := verifyLogLines(signed, n.Text, log); err != nil {
+		return Checkpoint{}, nil, err
+	}
 	c, err := Parse([]byte(n.Text))
 	if err != nil {
 		return Checkpoint{}, nil, err
@@ -139,4 +148,24 @@ func ParseUnverified(signed []byte) (Checkpoint, error) {
 		return Checkpoint{}, fmt.Errorf("%w: no signature block", ErrSyntax)
 	}
 	return Parse(signed[:i+1])
+}
+
+// verifyLogLines checks every signature line that claims the log's key name and
+// key hash. note.Open verifies only the first of them and drops the rest
+// unverified, so a bad one after a good one would otherwise pass unnoticed.
+// signed has already been accepted by note.Open: it is text, a blank line and
+// well-formed signature lines.
+func verifyLogLines(signed []byte, text string, log note.Verifier) error {
+	sigs := strings.TrimSuffix(string(signed[len(text)+1:]), "\n")
+	for i, line := range strings.Split(sigs, "\n") {
+		name, b64, _ := strings.Cut(strings.TrimPrefix(line, "\u2014 "), " ")
+		sig, err := base64.StdEncoding.DecodeString(b64)
+		if err != nil || len(sig) < 5 || name != log.Name() || binary.BigEndian.Uint32(sig) != log.KeyHash() {
+			continue
+		}
+		if !log.Verify([]byte(text), sig[4:]) {
+			return fmt.Errorf("%w: signature line %d claims the log key %s+%08x but does not verify", ErrSignature, i+1, log.Name(), log.KeyHash())
+		}
+	}
+	return nil
 }

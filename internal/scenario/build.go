@@ -111,3 +111,32 @@ func OtherKeyEvent(p *Parties, r evidence.Rotation) (Step, error) {
 	ev := &evidence.LifecycleEvent{At: evidence.AtTime(start.Add(90 * time.Minute)), Event: evidence.EventDisable, Actor: evidence.Actor{ID: p.Collector.ID}}
 	return Step{p.Collector, other, ev}, nil
 }
+
+// GoldenSeed is the seed of the committed golden files in testdata/golden.
+const GoldenSeed = "keytrail golden v1"
+
+// Golden returns the golden files: a deterministic rotation's signed bundle,
+// its trust file, policy and rotation descriptor, and the log checkpoint.
+// testdata/golden/gen.go writes them; a test checks the committed files still
+// equal them byte for byte.
+func Golden(ctx context.Context) (map[string][]byte, error) {
+	b, err := Build(ctx, GoldenSeed, nil)
+	if err != nil {
+		return nil, err
+	}
+	rot, err := strictjson.MarshalIndent(b.Rotation)
+	if err != nil {
+		return nil, err
+	}
+	cp, err := b.Log.Checkpoint(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return map[string][]byte{
+		"bundle.json":   b.BundleBytes,
+		"trust.json":    append(b.TrustJSON, '\n'),
+		"policy.yaml":   []byte(PolicyYAML),
+		"rotation.json": append(rot, '\n'),
+		"checkpoint":    cp,
+	}, nil
+}

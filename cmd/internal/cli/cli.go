@@ -115,3 +115,11 @@ func ReadFile(path string, limit int64, what string) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// NoCommand rejects arguments to a root command: they name no known command.
+func NoCommand(c *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return &Error{Code: ExitUsage, Err: fmt.Errorf("unknown command %q for %q", args[0], c.CommandPath()), Hint: fmt.Sprintf("see '%s --help'", c.CommandPath())}
+	}
+	return nil
+}

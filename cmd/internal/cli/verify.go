@@ -149,3 +149,26 @@ func VerifyCommand(prog string) *cobra.Command {
 	c.AddCommand(VerifyBundleCommand(prog + " verify"))
 	return c
 }
+
+// NewVerifyRoot is the root command of keytrail-verify.
+func NewVerifyRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "keytrail-verify",
+		Short: "Offline verifier of keytrail evidence bundles",
+		Long: `keytrail-verify checks keytrail rotation evidence bundles offline: signatures,
+inclusion proofs, checkpoints, consistency, rotation rules, and (with --log) that
+the bundle omits nothing the log holds. It reads only local files.
+
+Exit status: 0 verified, 1 verification failed, 2 usage error or unreadable input.`,
+		Example: `  keytrail-verify bundle --trust trust.json --policy policy.yaml --log log/ bundles/rot-1.json`,
+	}
+	root.CompletionOptions.DisableDefaultCmd = true
+	root.Args = NoCommand
+	root.RunE = func(c *cobra.Command, _ []string) error {
+		c.SetOut(c.ErrOrStderr())
+		_ = c.Help()
+		return Silent(ExitUsage)
+	}
+	root.AddCommand(VerifyBundleCommand("keytrail-verify"))
+	return root
+}

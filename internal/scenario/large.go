@@ -1,0 +1,90 @@
+package scenario
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/keytrail/keytrail/evidence"
+	"github.com/keytrail/keytrail/internal/strictjson"
+	"github.com/keytrail/keytrail/verify"
+)
+
+// Large logs a compliant rotation whose bundle holds entries records (the
+// rotation's lifecycle events plus signing receipts by the new key), spread
+// evenly through a log of logSize leaves, the rest unrelated filler. Collectors
+// sign with ECDSA P-256, as the benchmark floor assumes. Receipts are padded so
+// each envelope is about 1 KiB.
+func Large(ctx context.Context, entries, logSize int) (*Built, error) {
+	p, err := NewParties("", "keytrail.example/bench-log")
+	if err != nil {
+		return nil, err
+	}
+	b := &Built{Parties: p, Log: NewMemLog(p.Origin, p.LogSigner), Rotation: p.Rotation("rot-bench", Start)}
+	steps := p.Steps(b.Rotation)
+	if entries < len(steps) || logSize < entries {
+		return nil, fmt.Errorf("scenario: need len(steps) <= entries <= logSize")
+	}
+	var envs [][]byte
+	for _, s := range steps {
+		e, err := s.Sign(ctx)
+		if err != nil {
+			return nil, err
+		}
+		envs = append(envs, e)
+	}
+	promoted := Start.Add(10 * time.Hour)
+	for i := 0; len(envs) < entries; i++ {
+		digest := sha256.Sum256([]byte(fmt.Sprintf("tx %d", i)))
+		sig, err := ecdsa.SignASN1(rand.Reader, p.NewKey.(*ecdsa.PrivateKey), digest[:])
+		if err != nil {
+			return nil, err
+		}
+		r := &evidence.SigningReceipt{
+			At:     evidence.AtTime(promoted.Add(time.Duration(i+1) * time.Second)),
+			Digest: hex.EncodeToString(digest[:]), Signature: sig,
+			Operator: "wallet-signer-eu-1", RequestID: fmt.Sprintf("req-%08d-%0400d", i, 0),
+			Chain: "eip155:1", TxHash: "0x" + hex.EncodeToString(digest[:]),
+		}
+		st, err := evidence.NewStatement(r, b.Rotation.NewKey)
+		if err != nil {
+			return nil, err
+		}
+		e, err := evidence.SignStatement(ctx, st, p.Collector.Signer)
+		if err != nil {
+			return nil, err
+		}
+		envs = append(envs, e)
+	}
+	gap := logSize / entries
+	for _, e := range envs {
+		b.Log.AppendFiller(gap - 1)
+		if _, err := b.Log.Append(ctx, e); err != nil {
+			return nil, err
+		}
+	}
+	b.Log.AppendFiller(logSize - int(b.Log.Size()))
+	b.Records = envs
+	v, err := notesVerifier(p.LogVerifier)
+	if err != nil {
+		return nil, err
+	}
+	if b.Bundle, err = evidence.BuildBundle(ctx, b.Log, b.Rotation, evidence.BuildOptions{Origin: p.Origin, LogVerifier: v}); err != nil {
+		return nil, err
+	}
+	if b.BundleBytes, err = evidence.SignBundle(ctx, b.Bundle, p.Operator.Signer); err != nil {
+		return nil, err
+	}
+	if b.TrustJSON, err = strictjson.MarshalIndent(p.TrustFile()); err != nil {
+		return nil, err
+	}
+	if b.Trust, err = verify.ParseTrust(b.TrustJSON); err != nil {
+		return nil, err
+	}
+	b.Policy, err = verify.ParsePolicy([]byte(PolicyYAML))
+	return b, err
+}
