@@ -2,7 +2,9 @@ package verify_test
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"runtime"
 	"sync"
@@ -66,9 +68,10 @@ func BenchmarkFloor(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	pub := l.Collector.Key.Public().(*ecdsa.PublicKey)
+	keys := rawKeys(l)
 	type item struct {
 		pae, sig []byte
+		pub      crypto.PublicKey
 		e        *evidence.Entry
 	}
 	items := make([]item, len(l.Bundle.Entries))
@@ -78,14 +81,7 @@ func BenchmarkFloor(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		items[i] = item{evidence.PAE(env.PayloadType, env.Payload), env.Signatures[0].Sig, e}
-	}
-	signedByCollector := 0
-	for _, it := range items {
-		d := sha256.Sum256(it.pae)
-		if ecdsa.VerifyASN1(pub, d[:], it.sig) {
-			signedByCollector++
-		}
+		items[i] = item{evidence.PAE(env.PayloadType, env.Payload), env.Signatures[0].Sig, keys[env.Signatures[0].KeyID], e}
 	}
 	b.SetBytes(int64(len(l.BundleBytes)))
 	b.ResetTimer()
@@ -96,10 +92,11 @@ func BenchmarkFloor(b *testing.B) {
 			wg.Go(func() {
 				for i := k; i < len(items); i += w {
 					it := items[i]
-					d := sha256.Sum256(it.pae)
-					ok := ecdsa.VerifyASN1(pub, d[:], it.sig)
+					if !rawVerify(it.pub, it.pae, it.sig) {
+						panic("floor: bad signature")
+					}
 					leaf := rfc6962.DefaultHasher.HashLeaf(it.e.Envelope)
-					if err := proof.VerifyInclusion(rfc6962.DefaultHasher, it.e.Index, cp.Size, leaf, it.e.InclusionProof, cp.Root); err != nil || (!ok && i >= 0 && false) {
+					if err := proof.VerifyInclusion(rfc6962.DefaultHasher, it.e.Index, cp.Size, leaf, it.e.InclusionProof, cp.Root); err != nil {
 						panic(err)
 					}
 				}
@@ -108,5 +105,27 @@ func BenchmarkFloor(b *testing.B) {
 		wg.Wait()
 	}
 	b.ReportMetric(float64(benchEntries*b.N)/b.Elapsed().Seconds(), "entries/s")
-	_ = signedByCollector
+}
+
+// rawKeys maps each record signer's key digest to its public key.
+func rawKeys(b *scenario.Built) map[string]crypto.PublicKey {
+	m := map[string]crypto.PublicKey{}
+	for _, q := range append([]scenario.Party{b.Collector, b.Requester}, b.Approvers...) {
+		m[q.Signer.Digest] = q.Key.Public()
+	}
+	return m
+}
+
+// rawVerify is a bare DSSE signature check with the standard library: ECDSA
+// with SHA-256 for the P-256 collector (all but 3 of the records), Ed25519 for
+// the people.
+func rawVerify(pub crypto.PublicKey, pae, sig []byte) bool {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		d := sha256.Sum256(pae)
+		return ecdsa.VerifyASN1(k, d[:], sig)
+	case ed25519.PublicKey:
+		return ed25519.Verify(k, pae, sig)
+	}
+	return false
 }

@@ -106,14 +106,26 @@ func ReadFile(path string, limit int64, what string) ([]byte, error) {
 		return nil, Input(path, fmt.Errorf("cannot read %s: %w", what, errors.Unwrap(err)), "")
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	st, err := f.Stat()
 	if err != nil {
 		return nil, Input(path, fmt.Errorf("cannot read %s: %w", what, err), "")
 	}
-	if int64(len(b)) > limit {
+	if st.IsDir() {
+		return nil, Input(path, fmt.Errorf("cannot read %s: is a directory", what), "")
+	}
+	if st.Size() > limit {
 		return nil, Input(path, fmt.Errorf("%s is larger than %d bytes", what, limit), "")
 	}
-	return b, nil
+	// One allocation of the file's size: large bundles are read without the
+	// garbage of a growing buffer. A file that grew meanwhile is refused.
+	buf := make([]byte, st.Size())
+	if _, err := io.ReadFull(f, buf); err != nil {
+		return nil, Input(path, fmt.Errorf("cannot read %s: %w", what, err), "")
+	}
+	if n, _ := f.Read(make([]byte, 1)); n != 0 {
+		return nil, Input(path, fmt.Errorf("cannot read %s: it changed while being read", what), "")
+	}
+	return buf, nil
 }
 
 // NoCommand rejects arguments to a root command: they name no known command.

@@ -75,7 +75,13 @@ Exit status: 0 verified, 1 verification failed, 2 usage error or unreadable inpu
 				if _, err := os.Stat(logDir + "/checkpoint"); err != nil {
 					return Input(logDir, errors.New("no checkpoint file: not a tlog-tiles directory"), "")
 				}
-				opts.Log = os.DirFS(logDir)
+				// os.Root keeps every read inside the directory, even through symlinks.
+				root, err := os.OpenRoot(logDir)
+				if err != nil {
+					return Input(logDir, err, "")
+				}
+				defer root.Close()
+				opts.Log = root.FS()
 			}
 			raw, err := ReadFile(args[0], evidence.MaxBundleBytes, "bundle")
 			if err != nil {

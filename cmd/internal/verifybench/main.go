@@ -1,0 +1,188 @@
+// Command verifybench measures the offline verifier as an auditor runs it: it
+// mints a bundle of -entries records proven against a log of -log leaves, then
+// runs keytrail-verify's command in a child process and reports its wall time,
+// entries per second and peak RSS against the bundle's size, next to the floor
+// (the same count of raw DSSE P-256 verifications, leaf hashes and inclusion
+// proofs, on all cores) measured in the same run.
+//
+//	go run ./cmd/internal/verifybench -entries 10000 -log 1000000 -runs 5
+//
+// The numbers are recorded in docs/benchmarks.md.
+package main
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+
+	"github.com/keytrail/keytrail/cmd/internal/cli"
+	"github.com/keytrail/keytrail/evidence"
+	"github.com/keytrail/keytrail/internal/checkpoint"
+	"github.com/keytrail/keytrail/internal/scenario"
+)
+
+const childEnv = "KEYTRAIL_VERIFYBENCH_CHILD"
+
+func main() {
+	if os.Getenv(childEnv) != "" {
+		// The child is keytrail-verify itself. It reports its own peak RSS
+		// (VmHWM): the rusage of a child started from this large parent would
+		// carry the parent's high-water mark across exec.
+		code := cli.Execute(cli.NewVerifyRoot(), os.Args[1:], os.Stdout, os.Stderr)
+		status, _ := os.ReadFile("/proc/self/status")
+		for _, line := range strings.Split(string(status), "\n") {
+			if strings.HasPrefix(line, "VmHWM:") {
+				fmt.Fprintln(os.Stderr, line)
+			}
+		}
+		os.Exit(code)
+	}
+	entries := flag.Int("entries", 10_000, "records in the bundle")
+	logSize := flag.Int("log", 1_000_000, "leaves in the log")
+	runs := flag.Int("runs", 5, "verifier runs (the median is reported)")
+	flag.Parse()
+
+	ctx := context.Background()
+	t0 := time.Now()
+	b, err := scenario.Large(ctx, *entries, *logSize)
+	if err != nil {
+		log.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "verifybench")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	files := map[string][]byte{"bundle.json": b.BundleBytes, "trust.json": b.TrustJSON, "policy.yaml": []byte(scenario.PolicyYAML)}
+	for n, d := range files {
+		if err := os.WriteFile(filepath.Join(dir, n), d, 0o644); err != nil {
+			log.Fatal(err)
+		}
+	}
+	fmt.Printf("fixture: %d entries in a %d-leaf log, bundle %.1f MiB, made in %v\n",
+		*entries, *logSize, float64(len(b.BundleBytes))/(1<<20), time.Since(t0).Round(time.Millisecond))
+	fmt.Printf("machine: %d CPUs, %s\n", runtime.NumCPU(), runtime.Version())
+
+	floor := make([]time.Duration, *runs)
+	for i := range floor {
+		floor[i] = floorRun(b)
+	}
+	var walls []time.Duration
+	var rss []int64
+	for range *runs {
+		cmd := exec.Command(os.Args[0], "bundle", "--trust", filepath.Join(dir, "trust.json"),
+			"--policy", filepath.Join(dir, "policy.yaml"), filepath.Join(dir, "bundle.json"))
+		cmd.Env = append(os.Environ(), childEnv+"=1")
+		start := time.Now()
+		out, err := cmd.CombinedOutput()
+		wall := time.Since(start)
+		if err != nil {
+			log.Fatalf("verifier failed: %v\n%s", err, out)
+		}
+		walls = append(walls, wall)
+		var kb int64
+		for _, line := range strings.Split(string(out), "\n") {
+			if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+				kb, _ = strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			}
+		}
+		if kb == 0 {
+			log.Fatalf("child reported no VmHWM:\n%s", out)
+		}
+		rss = append(rss, kb*1024)
+	}
+	fw, vw := median(floor), median(walls)
+	fmt.Printf("floor:    %8.0f entries/s  (%v for %d entries; median of %d)\n", float64(*entries)/fw.Seconds(), fw.Round(time.Millisecond), *entries, *runs)
+	fmt.Printf("verifier: %8.0f entries/s  (%v wall, whole process: start, read, verify; median of %d)\n", float64(*entries)/vw.Seconds(), vw.Round(time.Millisecond), *runs)
+	fmt.Printf("ratio:    %.2fx the floor\n", vw.Seconds()/fw.Seconds())
+	slices.Sort(rss)
+	fmt.Printf("peak RSS: %.1f MiB = %.2fx the bundle (max of %d runs)\n", float64(rss[len(rss)-1])/(1<<20), float64(rss[len(rss)-1])/float64(len(b.BundleBytes)), *runs)
+}
+
+func median(d []time.Duration) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// floorRun does, on all cores, only what any verifier of the bundle must: one
+// DSSE P-256 verification over the PAE, one leaf hash and one inclusion proof per
+// entry. Envelopes are decoded before the clock starts.
+func floorRun(b *scenario.Built) time.Duration {
+	cp, err := checkpoint.ParseUnverified([]byte(b.Bundle.Checkpoint))
+	if err != nil {
+		log.Fatal(err)
+	}
+	keys := rawKeys(b)
+	type item struct {
+		pae, sig []byte
+		pub      crypto.PublicKey
+	}
+	items := make([]item, len(b.Bundle.Entries))
+	for i, e := range b.Bundle.Entries {
+		env, err := evidence.ParseEnvelope(e.Envelope, evidence.MaxRecordBytes)
+		if err != nil {
+			log.Fatal(err)
+		}
+		items[i] = item{evidence.PAE(env.PayloadType, env.Payload), env.Signatures[0].Sig, keys[env.Signatures[0].KeyID]}
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	w := runtime.GOMAXPROCS(0)
+	for k := range w {
+		wg.Go(func() {
+			for i := k; i < len(items); i += w {
+				if !rawVerify(items[i].pub, items[i].pae, items[i].sig) {
+					log.Fatalf("floor: entry %d signature", i)
+				}
+				e := &b.Bundle.Entries[i]
+				leaf := rfc6962.DefaultHasher.HashLeaf(e.Envelope)
+				if err := proof.VerifyInclusion(rfc6962.DefaultHasher, e.Index, cp.Size, leaf, e.InclusionProof, cp.Root); err != nil {
+					log.Fatalf("floor: entry %d: %v", i, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return time.Since(start)
+}
+
+// rawKeys maps each record signer's key digest to its public key.
+func rawKeys(b *scenario.Built) map[string]crypto.PublicKey {
+	m := map[string]crypto.PublicKey{}
+	for _, q := range append([]scenario.Party{b.Collector, b.Requester}, b.Approvers...) {
+		m[q.Signer.Digest] = q.Key.Public()
+	}
+	return m
+}
+
+// rawVerify is a bare DSSE signature check with the standard library: ECDSA
+// with SHA-256 for the P-256 collector (all but 3 of the records), Ed25519 for
+// the people.
+func rawVerify(pub crypto.PublicKey, pae, sig []byte) bool {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		d := sha256.Sum256(pae)
+		return ecdsa.VerifyASN1(k, d[:], sig)
+	case ed25519.PublicKey:
+		return ed25519.Verify(k, pae, sig)
+	}
+	return false
+}
