@@ -34,7 +34,7 @@ func (v *Verifier) checkCompleteness(b *evidence.Bundle, cp checkpoint.Checkpoin
 		res.fail(CheckLogCompleteness, fmt.Errorf("%w: read log checkpoint: %w", ErrIncomplete, err))
 		return
 	}
-	logCP, _, err := checkpoint.Open(raw, log.origin, log.v)
+	logCP, err := log.open(raw)
 	if err != nil {
 		res.fail(CheckLogCompleteness, fmt.Errorf("%w: log checkpoint: %w", ErrIncomplete, err))
 		return

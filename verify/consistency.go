@@ -42,7 +42,7 @@ func verifyConsistency(older, newer checkpoint.Checkpoint, p [][]byte) error {
 func (v *Verifier) checkConsistency(b *evidence.Bundle, cp checkpoint.Checkpoint, log logKey, opts Options, res *Result) {
 	var carried *checkpoint.Checkpoint
 	if c := b.Consistency; c != nil {
-		old, _, err := checkpoint.Open([]byte(c.Checkpoint), log.origin, log.v)
+		old, err := log.open([]byte(c.Checkpoint))
 		if err != nil {
 			res.fail(CheckConsistency, fmt.Errorf("%w: bundle's earlier checkpoint: %w", ErrConsistency, err))
 			return
@@ -61,7 +61,7 @@ func (v *Verifier) checkConsistency(b *evidence.Bundle, cp checkpoint.Checkpoint
 		}
 		return
 	}
-	since, _, err := checkpoint.Open(opts.Since, log.origin, log.v)
+	since, err := log.open(opts.Since)
 	if err != nil {
 		res.fail(CheckConsistency, fmt.Errorf("%w: --since checkpoint: %w", ErrConsistency, err))
 		return

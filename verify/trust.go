@@ -1,13 +1,17 @@
 package verify
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
+	fnote "github.com/transparency-dev/formats/note"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/keytrail/keytrail/evidence"
+	"github.com/keytrail/keytrail/internal/checkpoint"
 	"github.com/keytrail/keytrail/internal/strictjson"
 )
 
@@ -35,6 +39,18 @@ type TrustedLog struct {
 	// Origin is the checkpoint's first line.
 	Origin string `json:"origin"`
 	// Key is the signed-note verifier key, e.g. "example.com/log+1234abcd+AbC...".
+	Key string `json:"key"`
+	// Witnesses are the witnesses whose cosignatures (C2SP tlog-cosignature)
+	// count for this log, by their verifier keys.
+	Witnesses []TrustedWitness `json:"witnesses,omitempty"`
+	// WitnessQuorum is how many distinct witnesses must cosign every
+	// checkpoint of this log. 0 (the default) requires none.
+	WitnessQuorum int `json:"witnessQuorum,omitempty"`
+}
+
+// TrustedWitness is a checkpoint witness.
+type TrustedWitness struct {
+	// Key is the witness's cosignature/v1 verifier key ("name+hash+base64").
 	Key string `json:"key"`
 }
 
@@ -85,8 +101,16 @@ func (h *Holder) May(t string) bool {
 }
 
 type logKey struct {
-	origin string
-	v      note.Verifier
+	origin    string
+	v         note.Verifier
+	witnesses []note.Verifier
+	quorum    int
+}
+
+// open verifies a checkpoint of this log, with its witness quorum.
+func (l logKey) open(signed []byte) (checkpoint.Checkpoint, error) {
+	c, _, err := checkpoint.OpenWitnessed(signed, l.origin, l.v, l.witnesses, l.quorum)
+	return c, err
 }
 
 // Trust is a validated trust file.
@@ -155,7 +179,25 @@ func NewTrust(f *TrustFile) (*Trust, error) {
 				return nil, fmt.Errorf("%w: logs[%d]: origin %q listed twice", ErrTrust, i, l.Origin)
 			}
 		}
-		t.logs = append(t.logs, logKey{origin: l.Origin, v: v})
+		lk := logKey{origin: l.Origin, v: v, quorum: l.WitnessQuorum}
+		// One key under two names would count twice towards a quorum.
+		seenKeys := map[string]string{noteKeyMaterial(l.Key): "the log key"}
+		for j, w := range l.Witnesses {
+			wv, err := fnote.NewVerifierForCosignatureV1(w.Key)
+			if err != nil {
+				return nil, fmt.Errorf("%w: logs[%d].witnesses[%d].key: %w", ErrTrust, i, j, err)
+			}
+			km := noteKeyMaterial(w.Key)
+			if prev, dup := seenKeys[km]; dup {
+				return nil, fmt.Errorf("%w: logs[%d].witnesses[%d]: key of %s is already listed as %s", ErrTrust, i, j, wv.Name(), prev)
+			}
+			seenKeys[km] = wv.Name()
+			lk.witnesses = append(lk.witnesses, wv)
+		}
+		if l.WitnessQuorum < 0 || l.WitnessQuorum > len(l.Witnesses) {
+			return nil, fmt.Errorf("%w: logs[%d].witnessQuorum %d, want 0 to %d (the witnesses listed)", ErrTrust, i, l.WitnessQuorum, len(l.Witnesses))
+		}
+		t.logs = append(t.logs, lk)
 	}
 	seenKey := map[string]string{}
 	addKey := func(field, id, pemKey string) (*evidence.PublicKey, error) {
@@ -223,6 +265,21 @@ func NewTrust(f *TrustFile) (*Trust, error) {
 		t.bundles.add(&Holder{ID: s.ID, Kind: "bundle-signer", Key: k})
 	}
 	return t, nil
+}
+
+// noteKeyMaterial is the public key of a verifier key string, without its
+// name, hash or algorithm byte (an Ed25519 key is the same key as a
+// cosignature/v1 key).
+func noteKeyMaterial(vkey string) string {
+	parts := strings.SplitN(vkey, "+", 3)
+	if len(parts) != 3 {
+		return vkey
+	}
+	k, err := base64.StdEncoding.DecodeString(parts[2])
+	if err != nil || len(k) < 2 {
+		return vkey
+	}
+	return string(k[1:])
 }
 
 // recordSigner returns the holder of a record-signing key.

@@ -38,6 +38,7 @@ import (
 	"io/fs"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sync"
 
 	"github.com/transparency-dev/merkle/proof"
@@ -79,7 +80,14 @@ func New(trust *Trust, policy *Policy) (*Verifier, error) {
 	if trust == nil || policy == nil {
 		return nil, errors.New("verify: trust and policy are required")
 	}
-	return &Verifier{trust: trust, policy: policy}, nil
+	// Validate a copy: a Policy built in Go gets the defaults ParsePolicy fills
+	// (an unset minApprovals is 2, never 0), and the caller's value is unchanged.
+	p := *policy
+	p.Rotation.ApproverRoles = slices.Clone(p.Rotation.ApproverRoles)
+	if err := p.validate(); err != nil {
+		return nil, err
+	}
+	return &Verifier{trust: trust, policy: &p}, nil
 }
 
 // Options are per-call inputs.
@@ -195,7 +203,7 @@ func (v *Verifier) verify(env *evidence.Envelope, opts Options, res *Result) {
 func (v *Verifier) openCheckpoint(signed []byte) (checkpoint.Checkpoint, logKey, error) {
 	var errs []error
 	for _, l := range v.trust.logs {
-		cp, _, err := checkpoint.Open(signed, l.origin, l.v)
+		cp, err := l.open(signed)
 		if err == nil {
 			return cp, l, nil
 		}

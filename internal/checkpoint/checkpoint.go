@@ -31,6 +31,8 @@ var (
 	ErrSignature = errors.New("checkpoint signature")
 	// ErrOrigin: the origin line is not the log's origin.
 	ErrOrigin = errors.New("checkpoint origin")
+	// ErrWitnessQuorum: too few distinct trusted witnesses cosigned.
+	ErrWitnessQuorum = errors.New("checkpoint witness quorum")
 )
 
 // Checkpoint is the body of a tlog-checkpoint.
@@ -109,10 +111,19 @@ func Parse(body []byte) (Checkpoint, error) {
 // (not counted, not errors), as signed-note requires; a signature that claims
 // the log's key name and key hash but does not verify is an error.
 func Open(signed []byte, origin string, log note.Verifier) (Checkpoint, *note.Note, error) {
+	return OpenWitnessed(signed, origin, log, nil, 0)
+}
+
+// OpenWitnessed is Open, and also requires cosignatures
+// (https://c2sp.org/tlog-cosignature) by at least quorum distinct witnesses of
+// witnesses. A witness counts once however many times it signs, and a
+// signature by the log's own key never counts as a witness's. Callers must
+// ensure no key appears twice in witnesses under different names.
+func OpenWitnessed(signed []byte, origin string, log note.Verifier, witnesses []note.Verifier, quorum int) (Checkpoint, *note.Note, error) {
 	if len(signed) > MaxBytes {
 		return Checkpoint{}, nil, fmt.Errorf("%w: %d bytes, limit %d", ErrSyntax, len(signed), MaxBytes)
 	}
-	n, err := note.Open(signed, note.VerifierList(log))
+	n, err := note.Open(signed, note.VerifierList(append([]note.Verifier{log}, witnesses...)...))
 	if err != nil {
 		return Checkpoint{}, nil, fmt.Errorf("%w: %w", ErrSignature, err)
 	}
@@ -132,6 +143,19 @@ func Open(signed []byte, origin string, log note.Verifier) (Checkpoint, *note.No
 	}
 	if c.Origin != origin {
 		return Checkpoint{}, nil, fmt.Errorf("%w: %q, want %q", ErrOrigin, c.Origin, origin)
+	}
+	if quorum > 0 {
+		var counted []string
+		for _, s := range n.Sigs {
+			for _, w := range witnesses {
+				if s.Name == w.Name() && s.Hash == w.KeyHash() && !(s.Name == log.Name() && s.Hash == log.KeyHash()) {
+					counted = append(counted, s.Name)
+				}
+			}
+		}
+		if len(counted) < quorum {
+			return Checkpoint{}, nil, fmt.Errorf("%w: %d of the %d required witnesses cosigned %s (%v)", ErrWitnessQuorum, len(counted), quorum, c, counted)
+		}
 	}
 	return c, n, nil
 }

@@ -16,6 +16,9 @@ import (
 // golden files and benchmarks that need a log of a given shape fast. It
 // implements evidence.LogSource. It is not safe for concurrent use.
 type MemLog struct {
+	// Witnesses cosign every checkpoint after the log signs it.
+	Witnesses []note.Signer
+
 	origin  string
 	signer  note.Signer
 	tree    *testonly.Tree
@@ -67,7 +70,7 @@ func (l *MemLog) CheckpointAt(size uint64) ([]byte, error) {
 		return nil, fmt.Errorf("memlog: size %d beyond %d", size, l.tree.Size())
 	}
 	body := checkpoint.Checkpoint{Origin: l.origin, Size: size, Root: l.tree.HashAt(size)}.Marshal()
-	return note.Sign(&note.Note{Text: string(body)}, l.signer)
+	return note.Sign(&note.Note{Text: string(body)}, append([]note.Signer{l.signer}, l.Witnesses...)...)
 }
 
 // KeyIndex returns the indices of entries naming keyID.

@@ -1,0 +1,141 @@
+package verify_test
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"strings"
+	"testing"
+
+	fnote "github.com/transparency-dev/formats/note"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/keytrail/keytrail/internal/checkpoint"
+	"github.com/keytrail/keytrail/internal/scenario"
+	"github.com/keytrail/keytrail/internal/strictjson"
+	"github.com/keytrail/keytrail/verify"
+)
+
+type witness struct {
+	name   string
+	signer note.Signer
+	vkey   string // cosignature/v1 verifier key
+}
+
+func newWitness(t *testing.T, name string) witness {
+	t.Helper()
+	skey, vkey, err := note.GenerateKey(rand.Reader, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := fnote.NewSignerForCosignatureV1(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cv, err := fnote.VKeyToCosignatureV1(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return witness{name, s, cv}
+}
+
+// witnessed builds a rotation whose checkpoint is cosigned by signers, and a
+// trust file requiring quorum of trusted.
+func witnessed(t *testing.T, signers []note.Signer, trusted []witness, quorum int) (*scenario.Built, *verify.Result, error) {
+	t.Helper()
+	ctx := context.Background()
+	b := build(t, nil)
+	b.Log.Witnesses = signers
+	cp, err := b.Log.Checkpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Bundle.Checkpoint = string(cp)
+	raw, err := b.Resign(ctx, b.Bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tf := b.TrustFile()
+	for _, w := range trusted {
+		tf.Logs[0].Witnesses = append(tf.Logs[0].Witnesses, verify.TrustedWitness{Key: w.vkey})
+	}
+	tf.Logs[0].WitnessQuorum = quorum
+	tj, _ := strictjson.Marshal(tf)
+	trust, err := verify.ParseTrust(tj)
+	if err != nil {
+		return b, nil, err
+	}
+	v, _ := verify.New(trust, b.Policy)
+	res, err := v.VerifyBundle(raw, verify.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, res, nil
+}
+
+func TestWitnessQuorum(t *testing.T) {
+	w1, w2, w3 := newWitness(t, "witness.example/one"), newWitness(t, "witness.example/two"), newWitness(t, "witness.example/three")
+	stranger := newWitness(t, "witness.example/one") // same name as w1, another key
+	tests := []struct {
+		name    string
+		signers []note.Signer
+		quorum  int
+		ok      bool
+	}{
+		{"two of three cosign", []note.Signer{w1.signer, w3.signer}, 2, true},
+		{"no witness required", nil, 0, true},
+		{"one of two required", []note.Signer{w2.signer}, 2, false},
+		// ATTACKS.md 7: one witness signing twice counts once.
+		{"one witness twice", []note.Signer{w1.signer, w1.signer}, 2, false},
+		// ATTACKS.md 8: an unknown signer sharing a witness's name is ignored, not counted.
+		{"stranger with a witness's name", []note.Signer{w1.signer, stranger.signer}, 2, false},
+		{"stranger ignored when quorum met", []note.Signer{stranger.signer, w1.signer, w2.signer}, 2, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, res, err := witnessed(t, tt.signers, []witness{w1, w2, w3}, tt.quorum)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := res.Check(verify.CheckCheckpointSignature)
+			if tt.ok != res.Verified || tt.ok != (c.Status == verify.Pass) {
+				t.Fatalf("verified=%v, %s %s", res.Verified, c.Status, c.Reason)
+			}
+			if !tt.ok && !errors.Is(c.Err(), checkpoint.ErrWitnessQuorum) {
+				t.Errorf("err = %v, want ErrWitnessQuorum", c.Err())
+			}
+		})
+	}
+}
+
+// ATTACKS.md 7: one key listed as two witnesses, or a witness that is the log
+// key, would count twice; the trust file is refused.
+func TestWitnessKeyListedTwice(t *testing.T) {
+	w1 := newWitness(t, "witness.example/one")
+	b := build(t, nil)
+	// The same key under another name.
+	alias := strings.Replace(w1.vkey, "witness.example/one+", "witness.example/alias+", 1)
+	tf := b.TrustFile()
+	tf.Logs[0].Witnesses = []verify.TrustedWitness{{Key: w1.vkey}, {Key: alias}}
+	tf.Logs[0].WitnessQuorum = 2
+	tj, _ := strictjson.Marshal(tf)
+	if _, err := verify.ParseTrust(tj); err == nil || !strings.Contains(err.Error(), "already listed") {
+		t.Errorf("same witness key twice: err = %v", err)
+	}
+	// The log's own key as a witness.
+	logAsWitness, err := fnote.VKeyToCosignatureV1(b.LogVerifier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tf.Logs[0].Witnesses = []verify.TrustedWitness{{Key: w1.vkey}, {Key: logAsWitness}}
+	tj, _ = strictjson.Marshal(tf)
+	if _, err := verify.ParseTrust(tj); err == nil || !strings.Contains(err.Error(), "already listed as the log key") {
+		t.Errorf("log key as witness: err = %v", err)
+	}
+	tf.Logs[0].Witnesses = []verify.TrustedWitness{{Key: w1.vkey}}
+	tf.Logs[0].WitnessQuorum = 2
+	tj, _ = strictjson.Marshal(tf)
+	if _, err := verify.ParseTrust(tj); err == nil {
+		t.Error("quorum larger than the witnesses listed accepted")
+	}
+}
