@@ -45,7 +45,7 @@ type TrustedLog struct {
 	Witnesses []TrustedWitness `json:"witnesses,omitempty"`
 	// WitnessQuorum is how many distinct witnesses must cosign every
 	// checkpoint of this log. 0 (the default) requires none.
-	WitnessQuorum int `json:"witnessQuorum,omitempty"`
+	WitnessQuorum int `json:"witnessQuorum,omitzero"`
 }
 
 // TrustedWitness is a checkpoint witness.

@@ -109,7 +109,8 @@ func Parse(body []byte) (Checkpoint, error) {
 // Open verifies the signed note signed against the log's verifier and the
 // expected origin, then parses its body. Signatures by other keys are ignored
 // (not counted, not errors), as signed-note requires; a signature that claims
-// the log's key name and key hash but does not verify is an error.
+// the log's key name and key hash but does not verify is an error, wherever it
+// is in the note.
 func Open(signed []byte, origin string, log note.Verifier) (Checkpoint, *note.Note, error) {
 	return OpenWitnessed(signed, origin, log, nil, 0)
 }
@@ -117,8 +118,9 @@ func Open(signed []byte, origin string, log note.Verifier) (Checkpoint, *note.No
 // OpenWitnessed is Open, and also requires cosignatures
 // (https://c2sp.org/tlog-cosignature) by at least quorum distinct witnesses of
 // witnesses. A witness counts once however many times it signs, and a
-// signature by the log's own key never counts as a witness's. Callers must
-// ensure no key appears twice in witnesses under different names.
+// signature by the log's own key never counts as a witness's. A signature that
+// claims a witness's key name and key hash but does not verify is an error.
+// Callers must ensure no key appears twice in witnesses under different names.
 func OpenWitnessed(signed []byte, origin string, log note.Verifier, witnesses []note.Verifier, quorum int) (Checkpoint, *note.Note, error) {
 	if len(signed) > MaxBytes {
 		return Checkpoint{}, nil, fmt.Errorf("%w: %d bytes, limit %d", ErrSyntax, len(signed), MaxBytes)
@@ -134,7 +136,7 @@ func OpenWitnessed(signed []byte, origin string, log note.Verifier, witnesses []
 	if !found {
 		return Checkpoint{}, nil, fmt.Errorf("%w: not signed by the log key %s", ErrSignature, log.Name())
 	}
-	if err := verifyLogLines(signed, n.Text, log); err != nil {
+	if err := verifyKnownLines(signed, n.Text, append([]note.Verifier{log}, witnesses...)); err != nil {
 		return Checkpoint{}, nil, err
 	}
 	c, err := Parse([]byte(n.Text))
@@ -174,21 +176,23 @@ func ParseUnverified(signed []byte) (Checkpoint, error) {
 	return Parse(signed[:i+1])
 }
 
-// verifyLogLines checks every signature line that claims the log's key name and
-// key hash. note.Open verifies only the first of them and drops the rest
-// unverified, so a bad one after a good one would otherwise pass unnoticed.
-// signed has already been accepted by note.Open: it is text, a blank line and
-// well-formed signature lines.
-func verifyLogLines(signed []byte, text string, log note.Verifier) error {
+// verifyKnownLines checks every signature line that claims the key name and
+// key hash of one of known (the log and its witnesses). note.Open verifies only
+// the first line per key and drops the rest unverified, so a bad one after a
+// good one would otherwise pass unnoticed. signed has already been accepted by
+// note.Open: it is text, a blank line and well-formed signature lines.
+func verifyKnownLines(signed []byte, text string, known []note.Verifier) error {
 	sigs := strings.TrimSuffix(string(signed[len(text)+1:]), "\n")
 	for i, line := range strings.Split(sigs, "\n") {
 		name, b64, _ := strings.Cut(strings.TrimPrefix(line, "\u2014 "), " ")
 		sig, err := base64.StdEncoding.DecodeString(b64)
-		if err != nil || len(sig) < 5 || name != log.Name() || binary.BigEndian.Uint32(sig) != log.KeyHash() {
+		if err != nil || len(sig) < 5 {
 			continue
 		}
-		if !log.Verify([]byte(text), sig[4:]) {
-			return fmt.Errorf("%w: signature line %d claims the log key %s+%08x but does not verify", ErrSignature, i+1, log.Name(), log.KeyHash())
+		for _, v := range known {
+			if name == v.Name() && binary.BigEndian.Uint32(sig) == v.KeyHash() && !v.Verify([]byte(text), sig[4:]) {
+				return fmt.Errorf("%w: signature line %d claims the key %s+%08x but does not verify", ErrSignature, i+1, v.Name(), v.KeyHash())
+			}
 		}
 	}
 	return nil

@@ -1,0 +1,128 @@
+package verify_test
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/keytrail/keytrail/evidence"
+	"github.com/keytrail/keytrail/internal/scenario"
+	"github.com/keytrail/keytrail/verify"
+)
+
+// FuzzVerifyBundle feeds arbitrary bytes to VerifyBundle twice: as the bundle
+// file, and as a bundle payload that the (dishonest) operator signed. It never
+// panics (a recovered panic is a failure too), and it is never Verified except
+// for the genuine bundle: as a file, only an envelope of the genuine payload
+// verifies; as a payload, only the genuine bundle, with the window edits
+// TestAnySingleEdit allows.
+func FuzzVerifyBundle(f *testing.F) {
+	b := build(f, nil)
+	v, err := verify.New(b.Trust, b.Policy)
+	if err != nil {
+		f.Fatal(err)
+	}
+	genuine := parseEnvelope(f, b.BundleBytes)
+	f.Add(b.BundleBytes)
+	f.Add(genuine.Payload)
+	for _, r := range b.Records[:2] {
+		f.Add(r)
+	}
+	bundle := cloneBundle(f, b.Bundle)
+	bundle.Entries = bundle.Entries[:1]
+	f.Add(marshal(f, bundle))
+	bundle.Consistency = &evidence.Consistency{Checkpoint: b.Bundle.Checkpoint, Proof: [][]byte{make([]byte, 32)}}
+	f.Add(marshal(f, bundle))
+	f.Add([]byte(`{"payloadType":"application/vnd.keytrail.bundle.v1+json","payload":"e30=","signatures":[{"sig":"AA=="}]}`))
+	f.Add([]byte("{}"))
+
+	check := func(t *testing.T, raw []byte) *verify.Result {
+		res, err := v.VerifyBundle(raw, verify.Options{})
+		if err != nil {
+			if !errors.Is(err, verify.ErrInput) || res != nil {
+				t.Fatalf("VerifyBundle = %v, %v; want a result, or ErrInput alone", res, err)
+			}
+			return nil
+		}
+		if c := res.Check("verifier"); c != nil {
+			t.Fatalf("verification panicked: %s", c.Reason)
+		}
+		if res.Verified != (res.Err() == nil) {
+			t.Fatalf("Verified = %v but Err() = %v", res.Verified, res.Err())
+		}
+		for _, c := range res.Checks {
+			if res.Verified && c.Status == verify.Fail {
+				t.Fatalf("Verified with check %s failed", c.Name)
+			}
+		}
+		return res
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if res := check(t, data); res != nil && res.Verified {
+			env, err := evidence.ParseEnvelope(data, evidence.MaxBundleBytes)
+			if err != nil || env.PayloadType != genuine.PayloadType || !bytes.Equal(env.Payload, genuine.Payload) {
+				t.Fatalf("verified a bundle file that is not the genuine bundle: %q", data)
+			}
+		}
+		raw, err := evidence.Sign(ctx, evidence.BundleMediaType, data, b.Operator.Signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res := check(t, raw); res != nil && res.Verified {
+			got, err := evidence.ParseBundle(data)
+			if err != nil {
+				t.Fatalf("verified a payload ParseBundle rejects: %v", err)
+			}
+			if d := cmp.Diff(b.Bundle, got, cmpopts.EquateEmpty(), cmpopts.IgnoreFields(evidence.Rotation{}, "Window")); d != "" {
+				t.Fatalf("verified a payload that is not the genuine bundle (-genuine +got):\n%s", d)
+			}
+		}
+	})
+}
+
+// FuzzParseTrust: ParseTrust never panics, and a trust file it accepts has a
+// log and a bundle signer.
+func FuzzParseTrust(f *testing.F) {
+	b := build(f, nil)
+	f.Add(b.TrustJSON)
+	f.Add(marshal(f, b.TrustFile()))
+	f.Add([]byte(`{"version":1,"logs":[{"origin":"o","key":"o+12345678+AQ=="}],"bundleSigners":[{"id":"x","publicKey":""}]}`))
+	f.Add([]byte("{}"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		trust, err := verify.ParseTrust(data)
+		if err != nil {
+			if !errors.Is(err, verify.ErrTrust) {
+				t.Fatalf("ParseTrust error does not wrap ErrTrust: %v", err)
+			}
+			return
+		}
+		if _, err := verify.New(trust, b.Policy); err != nil {
+			t.Fatalf("New refused an accepted trust file: %v", err)
+		}
+	})
+}
+
+// FuzzParsePolicy: ParsePolicy never panics, and a policy it accepts is complete.
+func FuzzParsePolicy(f *testing.F) {
+	f.Add([]byte(scenario.PolicyYAML))
+	f.Add([]byte("version: 1\nrotation:\n  approverRoles: [a]\n"))
+	f.Add([]byte("version: 1\nrotation: {minApprovals: 3, approverRoles: [a, b], requireSmokeTest: false}\n"))
+	f.Add([]byte("version: 1\n---\nversion: 1\n"))
+	f.Add([]byte("a: &a [*a, *a]\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := verify.ParsePolicy(data)
+		if err != nil {
+			if !errors.Is(err, verify.ErrPolicy) {
+				t.Fatalf("ParsePolicy error does not wrap ErrPolicy: %v", err)
+			}
+			return
+		}
+		r := p.Rotation
+		if p.Version != 1 || r.MinApprovals < 1 || r.MinApprovals > 16 || len(r.ApproverRoles) == 0 || r.RequireSmokeTest == nil {
+			t.Fatalf("ParsePolicy accepted an incomplete policy: %+v", p)
+		}
+	})
+}
