@@ -19,8 +19,8 @@ func tilesConsistencyProof(fsys fs.FS, size1, size2 uint64) ([][]byte, error) {
 // checkCompleteness rebuilds the rotation's records from a tlog-tiles copy of
 // the log. It reads every entry of the bundle checkpoint's tree, checks the
 // entries against the tiles and the checkpoint's root, and lists every entry
-// about the rotation's keys in its window, signed by a trusted key, that the
-// bundle omits.
+// about the rotation's keys in its window, or naming the rotation at any time,
+// signed by a trusted key, that the bundle omits.
 //
 // Only authenticated records count: an entry is considered only if its DSSE
 // signature verifies under a trusted key, and only then is its statement parsed.
@@ -58,7 +58,7 @@ func (v *Verifier) checkCompleteness(b *evidence.Bundle, cp checkpoint.Checkpoin
 	}
 
 	rot := b.Rotation
-	needles := [][]byte{[]byte(rot.OldKey.SPKISHA256), []byte(rot.NewKey.SPKISHA256), []byte(`"` + rot.OldKey.ID + `"`), []byte(`"` + rot.NewKey.ID + `"`)}
+	needles := [][]byte{[]byte(rot.OldKey.SPKISHA256), []byte(rot.NewKey.SPKISHA256), []byte(`"` + rot.OldKey.ID + `"`), []byte(`"` + rot.NewKey.ID + `"`), []byte(`"` + rot.ID + `"`)}
 	var want []uint64
 	err = r.VerifyEntries(cp.Size, cp.Root, func(i uint64, data []byte) error {
 		env, err := evidence.ParseEnvelope(data, evidence.MaxRecordBytes)
@@ -89,15 +89,21 @@ func (v *Verifier) checkCompleteness(b *evidence.Bundle, cp checkpoint.Checkpoin
 		}
 	}
 	if len(missing) > 0 {
-		res.fail(CheckLogCompleteness, fmt.Errorf("%w: the log has %d records about %s or %s in the window that the bundle omits: %v", ErrIncomplete, len(missing), rot.OldKey.ID, rot.NewKey.ID, missing), missing...)
+		res.fail(CheckLogCompleteness, fmt.Errorf("%w: the log has %d records of rotation %s (about %s or %s in the window, or naming the rotation) that the bundle omits: %v", ErrIncomplete, len(missing), rot.ID, rot.OldKey.ID, rot.NewKey.ID, missing), missing...)
 		return
 	}
 	res.pass(CheckLogCompleteness, fmt.Sprintf("rebuilt from %d log entries (root %s): all %d records about the rotation's keys are in the bundle", cp.Size, base64.StdEncoding.EncodeToString(cp.Root), len(want)))
 }
 
-// about reports whether a verified record names one of the rotation's keys
-// (by ID or digest) at a time inside the window: the records a bundle must carry.
+// about reports whether a verified record belongs in the rotation's bundle: it
+// names one of the rotation's keys (by ID or digest) at a time inside the
+// window, or it is a lifecycle event of this rotation at any time. The second
+// rule keeps an operator from narrowing the window to leave out, say, a
+// rollback: such an event outside the window makes the bundle incomplete.
 func about(ve verifiedEntry, r evidence.Rotation) bool {
+	if ev, ok := ve.pred.(*evidence.LifecycleEvent); ok && ev.RotationID == r.ID {
+		return true
+	}
 	named := false
 	for _, k := range ve.st.Keys() {
 		for _, rk := range []evidence.KeyRef{r.OldKey, r.NewKey} {

@@ -90,6 +90,11 @@ func (v *Verifier) checkStructure(b *evidence.Bundle, entries []verifiedEntry, r
 		}
 	}
 
+	// A rotation that was rolled back did not happen as evidenced.
+	for _, e := range byType[evidence.EventRollback] {
+		fail("%s: the rotation was rolled back (%s)", e, e.ev.Reason)
+	}
+
 	// Approvals: distinct principals holding an approver role, none the requester,
 	// each before promotion.
 	approvers := map[string]event{}

@@ -308,10 +308,11 @@ func (v *Verifier) checkEntry(e *evidence.Entry, r evidence.Rotation) (ve verifi
 	if ev, ok := pred.(*evidence.LifecycleEvent); ok && h.Kind == KindPrincipal && ev.Actor.ID != h.ID {
 		return ve, fmt.Errorf("entry %d: %w: principal %s signed an event whose actor is %s", e.Index, ErrNotAllowed, h.ID, ev.Actor.ID), nil
 	}
-	// An approval counts for its actor, so only that principal may sign it: one
-	// collector key must not stand for several approvers (ATTACKS.md case 7).
-	if ev, ok := pred.(*evidence.LifecycleEvent); ok && ev.Event == evidence.EventApprove && h.Kind != KindPrincipal {
-		return ve, fmt.Errorf("entry %d: %w: %s %s signed an approve event by %s; only the approver may sign it", e.Index, ErrNotAllowed, h.Kind, h.ID, ev.Actor.ID), nil
+	// A request or an approval counts for its actor (the requester may not
+	// approve; approvers must be distinct), so only that principal may sign it:
+	// one collector key must not stand for several people (ATTACKS.md case 7).
+	if ev, ok := pred.(*evidence.LifecycleEvent); ok && (ev.Event == evidence.EventApprove || ev.Event == evidence.EventRequest) && h.Kind != KindPrincipal {
+		return ve, fmt.Errorf("entry %d: %w: %s %s signed a %s event by %s; only that person may sign it", e.Index, ErrNotAllowed, h.Kind, h.ID, ev.Event, ev.Actor.ID), nil
 	}
 	ve.signer, ve.st, ve.pred = h, st, pred
 	if err := bind(st, pred, r); err != nil {
