@@ -3,3 +3,7 @@ package verify
 // VerifyConsistency exposes verifyConsistency to the external tests, which
 // check its binding to the checkpoints' sizes directly (ATTACKS.md cases 2-4).
 var VerifyConsistency = verifyConsistency
+
+// BrokenVerifier returns a Verifier whose policy is missing, so that rule
+// checking dereferences nil: a stand-in for any bug that panics mid-way.
+func BrokenVerifier(v *Verifier) *Verifier { return &Verifier{trust: v.trust} }
