@@ -1,0 +1,513 @@
+// Package posix is keytrail's embedded default ledger: a [ledger.Log] kept in a
+// local directory laid out as a C2SP tlog-tiles log (https://c2sp.org/tlog-tiles),
+// written by Tessera's POSIX storage driver.
+//
+// # Layout
+//
+// Config.Dir holds, side by side:
+//
+//	checkpoint          the latest published checkpoint, a C2SP signed note (https://c2sp.org/tlog-checkpoint)
+//	tile/...            hash tiles and entry bundles (tile/entries/...), as tlog-tiles specifies
+//	.state/...          Tessera's private state and lock files
+//	.keytrail/keyindex  keytrail's key index, a cache derived from the log alone
+//
+// Each leaf is the exact bytes of one entry, hashed as RFC 6962 specifies. Every
+// file but the key index is written by Tessera; the key index lives under
+// .keytrail/, a name tlog-tiles and Tessera do not use.
+//
+// # Writers and readers
+//
+// Open with a Config.Signer appends: it runs a Tessera appender, which batches
+// concurrent Appends, integrates each batch into the tree and publishes a signed
+// checkpoint at most every Config.CheckpointInterval. Append returns once the
+// published checkpoint covers the new entry. Only one writer per directory may be
+// open in a process; writers in several processes take turns through Tessera's
+// file locks.
+//
+// Open without a signer reads only: it takes no lock and starts no background
+// job, so any number of readers, in this process or others, can serve
+// checkpoints, entries and proofs while a writer appends. Every read is bounded
+// by the latest published checkpoint; anything beyond it is [ledger.ErrOutOfRange].
+//
+// # Trust
+//
+// With Config.Verifier set, every checkpoint read from Dir is verified before its
+// size or root is used. The key index is only updated from entries whose leaf
+// hashes, together with the indexed prefix, reproduce the root of the latest
+// checkpoint.
+package posix
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/keytrail/keytrail/ledger"
+	"github.com/transparency-dev/tessera"
+	"github.com/transparency-dev/tessera/api/layout"
+	"github.com/transparency-dev/tessera/client"
+	tposix "github.com/transparency-dev/tessera/storage/posix"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// Defaults for the Config fields left zero. They are tuned for a log that must
+// answer a lone Append quickly (in about BatchMaxAge plus a few fsyncs) and
+// still batch tens of thousands of concurrent Appends per second; see
+// docs/benchmarks-ledger.md for the measurements behind them.
+const (
+	// DefaultBatchMaxSize caps the entries Tessera sequences and integrates in one
+	// batch (one write of each touched entry bundle and tile, each fsynced).
+	DefaultBatchMaxSize = 4096
+	// DefaultBatchMaxAge is how long the first entry of a batch waits for others.
+	DefaultBatchMaxAge = 5 * time.Millisecond
+	// DefaultCheckpointInterval is the smallest interval Tessera's POSIX driver
+	// allows between published checkpoints.
+	DefaultCheckpointInterval = 100 * time.Millisecond
+	// DefaultMaxOutstanding bounds the entries queued but not yet sequenced.
+	DefaultMaxOutstanding = tessera.DefaultPushbackMaxOutstanding
+	// DefaultPollInterval is how often a waiting Append rereads the checkpoint file.
+	DefaultPollInterval = 2 * time.Millisecond
+)
+
+// MaxEntrySize is the largest entry tlog-tiles allows (its length is a uint16).
+const MaxEntrySize = tessera.DefaultEntrySizeLimit
+
+// ErrCorrupt reports a log directory whose files contradict each other or the
+// tlog-tiles format: a checkpoint that went backwards, entries that do not
+// hash to the checkpoint's root, a truncated or oversized file.
+var ErrCorrupt = errors.New("posix: log directory is corrupt")
+
+// Config configures Open. Only Dir and KeyIDs are required.
+type Config struct {
+	// Dir is the tlog-tiles directory. A writer creates it if absent; a reader
+	// requires it to exist.
+	Dir string
+
+	// Signer signs checkpoints; its name is the log's origin. If nil, the log is
+	// opened read-only and Append returns ledger.ErrReadOnly.
+	Signer note.Signer
+
+	// Verifier, if set, authenticates every checkpoint read from Dir: the note
+	// must carry its valid signature and the origin must be its name. With a
+	// Signer it must be the signer's verifier. If nil, a writer checks only that
+	// the checkpoint names its signer (origin and key hash), and a reader parses
+	// checkpoints without authenticating them: callers must verify what they get.
+	Verifier note.Verifier
+
+	// KeyIDs extracts the key IDs an entry names, to build the key index. It is
+	// called on every entry once per index build; an entry for which it returns
+	// an error names no key, and empty key IDs are ignored. Required.
+	KeyIDs ledger.KeyIDsFunc
+
+	// Logger receives the ledger's logs. Default: slog.Default().
+	Logger *slog.Logger
+
+	// BatchMaxSize is the most entries sequenced and integrated together
+	// (tessera.WithBatching). A batch costs a fixed number of fsynced files (the
+	// entry bundles and tiles it touches, Tessera's tree state), so larger
+	// batches carry heavy load further. Default: DefaultBatchMaxSize (4096).
+	BatchMaxSize uint
+
+	// BatchMaxAge is the longest an entry waits for a batch to fill before the
+	// batch is sequenced anyway (tessera.WithBatching). It adds directly to the
+	// latency of a lone Append; too short, and a steady stream of Appends is cut
+	// into many small batches. Default: DefaultBatchMaxAge (5ms).
+	BatchMaxAge time.Duration
+
+	// CheckpointInterval is the least time between two published checkpoints
+	// (tessera.WithCheckpointInterval); Tessera's POSIX driver rejects less than
+	// 100ms. Under load every Append waits for the next checkpoint, so Appends
+	// take about CheckpointInterval plus the time to integrate a batch, and n
+	// concurrent Appenders get at most n / that many entries per second.
+	// Default: DefaultCheckpointInterval (100ms).
+	CheckpointInterval time.Duration
+
+	// MaxOutstanding is the most entries queued in Tessera but not yet sequenced;
+	// further Appends wait (or fail when their context ends) for room. It bounds
+	// the memory held by queued entries. It is also passed to
+	// tessera.WithPushback, which the POSIX driver of Tessera v1.0.4 ignores.
+	// Default: DefaultMaxOutstanding (4096).
+	MaxOutstanding uint
+
+	// PollInterval is how often Append rereads the checkpoint file while some
+	// Append waits for a checkpoint to cover its entry; nothing is read while
+	// none waits. Default: DefaultPollInterval (2ms).
+	PollInterval time.Duration
+}
+
+// Log is a ledger.Log on a tlog-tiles directory. It is safe for concurrent use.
+type Log struct {
+	dir    string
+	cfg    Config
+	logger *slog.Logger
+	files  files
+	cps    checkpoints
+	index  *keyIndex
+
+	// Writer state; add is nil for a read-only Log.
+	add      tessera.AddFn
+	shutdown func(context.Context) error
+	cancel   context.CancelFunc
+	awaiter  *awaiter
+	slots    chan struct{}
+	release  func()
+
+	mu       sync.RWMutex // guards closed and inflight.Add
+	closed   bool
+	inflight sync.WaitGroup
+}
+
+var _ ledger.Log = (*Log)(nil)
+
+// Open opens the log in cfg.Dir: for appending if cfg.Signer is set, read-only
+// otherwise. ctx bounds only the opening; the writer's background work runs
+// until Close.
+func Open(ctx context.Context, cfg Config) (*Log, error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("posix: open: Config.Dir is empty")
+	}
+	if cfg.KeyIDs == nil {
+		return nil, fmt.Errorf("posix: open %s: Config.KeyIDs is nil", cfg.Dir)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.BatchMaxSize == 0 {
+		cfg.BatchMaxSize = DefaultBatchMaxSize
+	}
+	if cfg.BatchMaxAge <= 0 {
+		cfg.BatchMaxAge = DefaultBatchMaxAge
+	}
+	if cfg.CheckpointInterval <= 0 {
+		cfg.CheckpointInterval = DefaultCheckpointInterval
+	}
+	if cfg.MaxOutstanding == 0 {
+		cfg.MaxOutstanding = DefaultMaxOutstanding
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = DefaultPollInterval
+	}
+	if cfg.Signer != nil && cfg.Verifier != nil &&
+		(cfg.Signer.Name() != cfg.Verifier.Name() || cfg.Signer.KeyHash() != cfg.Verifier.KeyHash()) {
+		return nil, fmt.Errorf("posix: open %s: verifier %q (key hash %08x) does not match signer %q (key hash %08x)",
+			cfg.Dir, cfg.Verifier.Name(), cfg.Verifier.KeyHash(), cfg.Signer.Name(), cfg.Signer.KeyHash())
+	}
+
+	l := &Log{
+		dir:    cfg.Dir,
+		cfg:    cfg,
+		logger: cfg.Logger.With(slog.String("ledger", "posix"), slog.String("dir", cfg.Dir)),
+		files:  files{dir: cfg.Dir},
+	}
+	l.cps = checkpoints{path: l.files.checkpointPath(), parse: l.parseCheckpoint, read: l.files.readCheckpoint}
+	l.index = newKeyIndex(cfg.Dir, cfg.KeyIDs, l.logger)
+
+	if cfg.Signer == nil {
+		fi, err := os.Stat(cfg.Dir)
+		if err != nil {
+			return nil, fmt.Errorf("posix: open %s read-only: %w", cfg.Dir, err)
+		}
+		if !fi.IsDir() {
+			return nil, fmt.Errorf("posix: open %s read-only: not a directory", cfg.Dir)
+		}
+		return l, nil
+	}
+	if err := l.openWriter(ctx); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// openWriter starts Tessera's appender on l.dir.
+func (l *Log) openWriter(ctx context.Context) (err error) {
+	if err := os.MkdirAll(l.dir, 0o755); err != nil {
+		return fmt.Errorf("posix: open %s: %w", l.dir, err)
+	}
+	release, err := claimWriter(l.dir)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			release()
+		}
+	}()
+
+	// An existing log must belong to this signer: Tessera would otherwise publish
+	// checkpoints under a new origin for the old tree.
+	if _, err := l.cps.latest(); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("posix: open %s: %w", l.dir, err)
+	}
+
+	driver, err := tposix.New(ctx, tposix.Config{Path: l.dir})
+	if err != nil {
+		return fmt.Errorf("posix: open %s: tessera storage: %w", l.dir, err)
+	}
+	opts := tessera.NewAppendOptions().
+		WithCheckpointSigner(l.cfg.Signer).
+		WithBatching(l.cfg.BatchMaxSize, l.cfg.BatchMaxAge).
+		WithCheckpointInterval(l.cfg.CheckpointInterval).
+		WithPushback(l.cfg.MaxOutstanding)
+
+	// Tessera's background jobs live until Close, not until ctx ends.
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	appender, shutdown, _, err := tessera.NewAppender(bg, driver, opts)
+	if err != nil {
+		cancel()
+		return fmt.Errorf("posix: open %s: tessera appender: %w", l.dir, err)
+	}
+	l.add = appender.Add
+	l.shutdown = shutdown
+	l.cancel = cancel
+	l.release = release
+	l.slots = make(chan struct{}, l.cfg.MaxOutstanding)
+	l.awaiter = newAwaiter(&l.cps, l.cfg.PollInterval, l.logger)
+	l.logger.InfoContext(ctx, "opened ledger for appending", slog.String("origin", l.cfg.Signer.Name()))
+	return nil
+}
+
+// writers holds the directories open for appending in this process. Tessera's
+// POSIX locks are per process, so two writers in one process would not exclude
+// each other.
+var writers struct {
+	sync.Mutex
+	dirs map[string]bool
+}
+
+func claimWriter(dir string) (release func(), err error) {
+	abs, err := filepath.Abs(dir)
+	if err == nil {
+		abs, err = filepath.EvalSymlinks(abs)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("posix: open %s: %w", dir, err)
+	}
+	writers.Lock()
+	defer writers.Unlock()
+	if writers.dirs[abs] {
+		return nil, fmt.Errorf("posix: open %s: already open for appending in this process", dir)
+	}
+	if writers.dirs == nil {
+		writers.dirs = make(map[string]bool)
+	}
+	writers.dirs[abs] = true
+	return func() {
+		writers.Lock()
+		defer writers.Unlock()
+		delete(writers.dirs, abs)
+	}, nil
+}
+
+// enter registers an operation, failing if l is closed.
+func (l *Log) enter() error {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		return fmt.Errorf("posix: %s: %w", l.dir, ledger.ErrClosed)
+	}
+	l.inflight.Add(1)
+	return nil
+}
+
+// Append adds entry as a leaf and returns its index once a published checkpoint
+// covers it. Entries longer than MaxEntrySize are rejected. Append does not
+// retain entry, but the caller must not modify it until Append returns.
+//
+// If ctx is done before Append starts, nothing is appended. If it ends while
+// Append waits, Append returns ctx's error, but the entry may still be appended.
+// ctx is not consulted while Tessera writes the entry's batch, which takes
+// milliseconds.
+func (l *Log) Append(ctx context.Context, entry []byte) (uint64, error) {
+	if l.add == nil {
+		return 0, fmt.Errorf("posix: append to %s: %w", l.dir, ledger.ErrReadOnly)
+	}
+	if len(entry) > MaxEntrySize {
+		return 0, fmt.Errorf("posix: append to %s: entry of %d bytes exceeds the tlog-tiles limit of %d bytes", l.dir, len(entry), MaxEntrySize)
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("posix: append to %s: %w", l.dir, err)
+	}
+	if err := l.enter(); err != nil {
+		return 0, err
+	}
+	defer l.inflight.Done()
+
+	select {
+	case l.slots <- struct{}{}:
+	case <-ctx.Done():
+		return 0, fmt.Errorf("posix: append to %s: waiting for room among %d queued entries: %w", l.dir, cap(l.slots), ctx.Err())
+	}
+	// Tessera hashes the entry now and writes it with its batch; the future
+	// returns (ignoring ctx) once the batch is written. The copy keeps a caller
+	// that breaks the rule below from making the bytes differ from the hash.
+	idx, err := l.add(ctx, tessera.NewEntry(bytes.Clone(entry)))()
+	<-l.slots
+	if err != nil {
+		if l.isClosed() {
+			return 0, fmt.Errorf("posix: append to %s: %w (%v)", l.dir, ledger.ErrClosed, err)
+		}
+		return 0, fmt.Errorf("posix: append to %s: sequencing: %w", l.dir, err)
+	}
+	if err := l.awaiter.await(ctx, idx.Index+1); err != nil {
+		return 0, fmt.Errorf("posix: append to %s: entry %d sequenced, waiting for a checkpoint to cover it: %w", l.dir, idx.Index, err)
+	}
+	return idx.Index, nil
+}
+
+func (l *Log) isClosed() bool {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.closed
+}
+
+// Checkpoint returns the bytes of the latest published checkpoint.
+func (l *Log) Checkpoint(ctx context.Context) ([]byte, error) {
+	if err := l.enter(); err != nil {
+		return nil, err
+	}
+	defer l.inflight.Done()
+	cp, err := l.cps.latest()
+	if err != nil {
+		return nil, err
+	}
+	return bytes.Clone(cp.raw), nil
+}
+
+// InclusionProof returns the RFC 6962 inclusion proof of leaf index in the tree
+// of size treeSize, which must not exceed the latest checkpoint's size.
+func (l *Log) InclusionProof(ctx context.Context, index, treeSize uint64) ([][]byte, error) {
+	if err := l.enter(); err != nil {
+		return nil, err
+	}
+	defer l.inflight.Done()
+	what := fmt.Sprintf("inclusion proof of leaf %d in tree size %d", index, treeSize)
+	if err := l.checkSize(what, treeSize); err != nil {
+		return nil, err
+	}
+	if index >= treeSize {
+		return nil, fmt.Errorf("posix: %s of %s: leaf beyond the tree: %w", what, l.dir, ledger.ErrOutOfRange)
+	}
+	pb, err := client.NewProofBuilder(ctx, treeSize, l.files.readTile)
+	if err != nil {
+		return nil, fmt.Errorf("posix: %s of %s: %w", what, l.dir, err)
+	}
+	p, err := pb.InclusionProof(ctx, index)
+	if err != nil {
+		return nil, fmt.Errorf("posix: %s of %s: %w", what, l.dir, err)
+	}
+	return p, nil
+}
+
+// ConsistencyProof returns the RFC 6962 consistency proof between tree sizes
+// size1 and size2, 0 < size1 <= size2 <= the latest checkpoint's size.
+func (l *Log) ConsistencyProof(ctx context.Context, size1, size2 uint64) ([][]byte, error) {
+	if err := l.enter(); err != nil {
+		return nil, err
+	}
+	defer l.inflight.Done()
+	what := fmt.Sprintf("consistency proof from tree size %d to %d", size1, size2)
+	if size1 == 0 || size1 > size2 {
+		return nil, fmt.Errorf("posix: %s of %s: want 0 < size1 <= size2", what, l.dir)
+	}
+	if err := l.checkSize(what, size2); err != nil {
+		return nil, err
+	}
+	pb, err := client.NewProofBuilder(ctx, size2, l.files.readTile)
+	if err != nil {
+		return nil, fmt.Errorf("posix: %s of %s: %w", what, l.dir, err)
+	}
+	p, err := pb.ConsistencyProof(ctx, size1, size2)
+	if err != nil {
+		return nil, fmt.Errorf("posix: %s of %s: %w", what, l.dir, err)
+	}
+	return p, nil
+}
+
+// Entry returns the exact bytes of leaf index, which must be below the latest
+// checkpoint's size.
+func (l *Log) Entry(ctx context.Context, index uint64) ([]byte, error) {
+	if err := l.enter(); err != nil {
+		return nil, err
+	}
+	defer l.inflight.Done()
+	what := fmt.Sprintf("entry %d", index)
+	cp, err := l.cps.latest()
+	if err != nil {
+		return nil, fmt.Errorf("posix: %s of %s: %w", what, l.dir, err)
+	}
+	if index >= cp.Size {
+		return nil, fmt.Errorf("posix: %s of %s: checkpoint has size %d: %w", what, l.dir, cp.Size, ledger.ErrOutOfRange)
+	}
+	bundle, err := l.files.entryBundle(ctx, index/layout.EntryBundleWidth, cp.Size)
+	if err != nil {
+		return nil, fmt.Errorf("posix: %s: %w", what, err)
+	}
+	return bytes.Clone(bundle.Entries[index%layout.EntryBundleWidth]), nil
+}
+
+// checkSize fails with ledger.ErrOutOfRange if size exceeds the latest checkpoint.
+func (l *Log) checkSize(what string, size uint64) error {
+	cp, err := l.cps.latest()
+	if err != nil {
+		return fmt.Errorf("posix: %s of %s: %w", what, l.dir, err)
+	}
+	if size > cp.Size {
+		return fmt.Errorf("posix: %s of %s: checkpoint has size %d: %w", what, l.dir, cp.Size, ledger.ErrOutOfRange)
+	}
+	return nil
+}
+
+// KeyIndex returns, in ascending order, the indices of the leaves whose entries
+// name keyID (as Config.KeyIDs reports), up to the latest checkpoint; nil if
+// none does. It first brings the key index up to date: see the package doc.
+func (l *Log) KeyIndex(ctx context.Context, keyID string) ([]uint64, error) {
+	if err := l.enter(); err != nil {
+		return nil, err
+	}
+	defer l.inflight.Done()
+	return l.index.lookup(ctx, &l.cps, l.files, keyID)
+}
+
+// Close stops the log. For a writer it first waits, within ctx, until a
+// published checkpoint covers every entry Tessera has sequenced and every
+// pending Append has returned. Afterwards every method returns ledger.ErrClosed.
+func (l *Log) Close(ctx context.Context) error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return fmt.Errorf("posix: close %s: %w", l.dir, ledger.ErrClosed)
+	}
+	l.closed = true
+	l.mu.Unlock()
+
+	var errs []error
+	if l.shutdown != nil {
+		if err := l.shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("posix: close %s: tessera shutdown: %w", l.dir, err))
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		l.inflight.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		errs = append(errs, fmt.Errorf("posix: close %s: waiting for pending operations: %w", l.dir, ctx.Err()))
+	}
+	if l.cancel != nil {
+		l.cancel()
+		l.awaiter.stop()
+		l.release()
+		l.logger.InfoContext(ctx, "closed ledger")
+	}
+	return errors.Join(errs...)
+}
