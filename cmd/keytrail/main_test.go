@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/keytrail/keytrail/cmd/internal/cli"
+	"github.com/keytrail/keytrail/evidence"
+	"github.com/keytrail/keytrail/internal/strictjson"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"keytrail":        main,
+		"keytrail-verify": func() { cli.Main(cli.NewVerifyRoot()) },
+	})
+}
+
+// TestScripts runs the CLI scripts in testdata/script: every command, its
+// output and its exit status (0 ok, 1 verification failed, 2 usage or input).
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir: "testdata/script",
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"exits":  cmdExits,
+			"tamper": cmdTamper,
+			"unpack": cmdUnpack,
+		},
+	})
+}
+
+// exits CODE PROG ARGS... runs PROG and checks its exit status is CODE; its
+// output is kept for stdout/stderr checks.
+func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exits CODE PROG [ARGS...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	if err != nil {
+		ts.Fatalf("exits: bad code %q", args[0])
+	}
+	got := 0
+	if err := ts.Exec(args[1], args[2:]...); err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			ts.Fatalf("exits: %v", err)
+		}
+		got = ee.ExitCode()
+	}
+	if got != want {
+		ts.Fatalf("%s exited %d, want %d", args[1], got, want)
+	}
+}
+
+// tamper IN OUT MODE [ARGS] writes a changed copy of the bundle IN to OUT:
+//
+//	payload-byte              change one byte of the signed payload, keep the signature
+//	drop-entry N KEYFILE      remove entry N and re-sign with the operator key KEYFILE
+func cmdTamper(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 3 {
+		ts.Fatalf("usage: tamper IN OUT MODE [ARGS]")
+	}
+	raw, err := os.ReadFile(ts.MkAbs(args[0]))
+	ts.Check(err)
+	env, err := evidence.ParseEnvelope(raw, evidence.MaxBundleBytes)
+	ts.Check(err)
+	var out []byte
+	switch args[2] {
+	case "payload-byte":
+		i := len(env.Payload) / 2
+		env.Payload[i] ^= 0x01
+		out, err = strictjson.Marshal(env)
+	case "drop-entry":
+		if len(args) != 5 {
+			ts.Fatalf("usage: tamper IN OUT drop-entry N KEYFILE")
+		}
+		n, _ := strconv.Atoi(args[3])
+		b, perr := evidence.ParseBundle(env.Payload)
+		ts.Check(perr)
+		b.Entries = append(b.Entries[:n:n], b.Entries[n+1:]...)
+		s, serr := readSigner(ts.MkAbs(args[4]))
+		ts.Check(serr)
+		payload, merr := strictjson.Marshal(b)
+		ts.Check(merr)
+		out, err = evidence.Sign(context.Background(), evidence.BundleMediaType, payload, s)
+	default:
+		ts.Fatalf("tamper: unknown mode %q", args[2])
+	}
+	ts.Check(err)
+	ts.Check(os.WriteFile(ts.MkAbs(args[1]), out, 0o644))
+}
+
+// unpack BUNDLE DIR writes each entry's envelope of BUNDLE to DIR/eN.json and
+// the rotation descriptor to DIR/rotation.json.
+func cmdUnpack(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: unpack BUNDLE DIR")
+	}
+	raw, err := os.ReadFile(ts.MkAbs(args[0]))
+	ts.Check(err)
+	env, err := evidence.ParseEnvelope(raw, evidence.MaxBundleBytes)
+	ts.Check(err)
+	b, err := evidence.ParseBundle(env.Payload)
+	ts.Check(err)
+	dir := ts.MkAbs(args[1])
+	ts.Check(os.MkdirAll(dir, 0o755))
+	for i, e := range b.Entries {
+		ts.Check(os.WriteFile(filepath.Join(dir, "e"+strconv.Itoa(i)+".json"), e.Envelope, 0o644))
+	}
+	rot, err := strictjson.Marshal(b.Rotation)
+	ts.Check(err)
+	ts.Check(os.WriteFile(filepath.Join(dir, "rotation.json"), rot, 0o644))
+}
