@@ -13,8 +13,8 @@ import (
 	"github.com/keytrail/keytrail/internal/strictjson"
 )
 
-// BundleMediaType is the DSSE payloadType of a rotation evidence bundle; see
-// docs/bundle-format.md.
+// BundleMediaType is the media type of a rotation evidence bundle file; see
+// docs/bundle-format.md and SignBundle.
 const BundleMediaType = "application/vnd.keytrail.bundle.v1+json"
 
 // Limits on untrusted bundles (sigstore-go CVE-2024-45395: bound every count).
@@ -27,9 +27,9 @@ const (
 
 // Bundle is the evidence of one key rotation: every logged record about the old
 // and new key in the rotation's window, with inclusion proofs against one
-// checkpoint. A bundle travels as a DSSE envelope of BundleMediaType signed by
-// the operator, so every value in it is covered by that signature, and every
-// record also by its own signature and its inclusion proof.
+// checkpoint. A bundle travels as a file (SignBundle) whose manifest the
+// operator signs, so every value in it is covered by that signature or by a
+// proof, and every record also by its own signature.
 type Bundle struct {
 	// Rotation describes the rotation.
 	Rotation Rotation `json:"rotation"`
@@ -120,8 +120,9 @@ func (r Rotation) Validate() error {
 	return err
 }
 
-// ParseBundle decodes and validates a bundle payload strictly. Callers pass only
-// payload bytes whose DSSE signature they have verified.
+// ParseBundle decodes and validates a bundle in the single-document JSON form
+// of MarshalBundle, strictly. It does not authenticate anything: bundle files
+// are read with ReadBundle or OpenBundle.
 func ParseBundle(payload []byte) (*Bundle, error) {
 	var b Bundle
 	if err := strictjson.Unmarshal(payload, &b, MaxBundleBytes); err != nil {
@@ -170,17 +171,9 @@ func checkProof(p [][]byte) error {
 	return nil
 }
 
-// SignBundle encodes b and signs it as a DSSE envelope of BundleMediaType.
-func SignBundle(ctx context.Context, b *Bundle, signers ...*Signer) ([]byte, error) {
-	payload, err := strictjson.Marshal(b)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := ParseBundle(payload); err != nil {
-		return nil, fmt.Errorf("evidence: refusing to sign an invalid bundle: %w", err)
-	}
-	return Sign(ctx, BundleMediaType, payload, signers...)
-}
+// MarshalBundle encodes b as one JSON document (the form ParseBundle reads):
+// for tools and tests. Bundle files are written by SignBundle.
+func MarshalBundle(b *Bundle) ([]byte, error) { return strictjson.Marshal(b) }
 
 // LogSource is what BuildBundle needs from a ledger.
 type LogSource interface {

@@ -103,13 +103,48 @@ func resign(t testing.TB, b *scenario.Built, bundle *evidence.Bundle) []byte {
 	return raw
 }
 
+// signPayload signs payload verbatim as a bundle manifest, as the operator, and
+// pairs it with the genuine bundle's entries.
 func signPayload(t testing.TB, b *scenario.Built, payload []byte) []byte {
 	t.Helper()
-	raw, err := evidence.Sign(ctx, evidence.BundleMediaType, payload, b.Operator.Signer)
+	raw, err := evidence.Sign(ctx, evidence.ManifestMediaType, payload, b.Operator.Signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bundleFile(t, b, raw)
+}
+
+// bundleFile pairs a manifest envelope with the genuine bundle's entries.
+func bundleFile(t testing.TB, b *scenario.Built, manifestEnvelope []byte) []byte {
+	t.Helper()
+	return bundleFileOf(t, manifestEnvelope, b.Bundle)
+}
+
+func bundleFileOf(t testing.TB, manifestEnvelope []byte, bundle *evidence.Bundle) []byte {
+	t.Helper()
+	raw, err := evidence.AssembleBundle(manifestEnvelope, bundle)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return raw
+}
+
+// manifestEnvelope returns the manifest envelope of a bundle file.
+func manifestEnvelope(t testing.TB, raw []byte) *evidence.Envelope {
+	t.Helper()
+	var f struct {
+		Manifest json.RawMessage `json:"manifest"`
+	}
+	if err := json.Unmarshal(raw, &f); err != nil {
+		t.Fatal(err)
+	}
+	return parseEnvelope(t, f.Manifest)
+}
+
+// manifestJSON is the genuine bundle's manifest payload.
+func manifestJSON(t testing.TB, b *scenario.Built) []byte {
+	t.Helper()
+	return manifestEnvelope(t, b.BundleBytes).Payload
 }
 
 func parseEnvelope(t testing.TB, raw []byte) *evidence.Envelope {
@@ -130,13 +165,28 @@ func marshal(t testing.TB, v any) []byte {
 	return raw
 }
 
-// underOldSignature returns bundle in an envelope that carries the genuine
+// underOldSignature returns bundle as a file whose manifest carries the genuine
 // bundle's signature.
 func underOldSignature(t testing.TB, b *scenario.Built, bundle *evidence.Bundle) []byte {
 	t.Helper()
-	env := parseEnvelope(t, b.BundleBytes)
-	env.Payload = marshal(t, bundle)
-	return marshal(t, env)
+	env := manifestEnvelope(t, b.BundleBytes)
+	env.Payload = marshal(t, evidence.ManifestOf(bundle))
+	return bundleFileOf(t, marshal(t, env), bundle)
+}
+
+// wantFailUnderOldSignature: a tampered bundle under the genuine signature
+// fails the signature if the tampering reached the signed manifest, and the
+// inclusion check if it only changed a proof (proofs are covered by the signed
+// root, not by the signature).
+func wantFailUnderOldSignature(t testing.TB, res *verify.Result) {
+	t.Helper()
+	if res.Verified {
+		t.Fatalf("verified under the old signature")
+	}
+	sig, inc := res.Check(verify.CheckBundleSignature), res.Check(verify.CheckEntriesInclusion)
+	if !(sig.Status == verify.Fail && errors.Is(sig.Err(), evidence.ErrBadSignature)) && !(inc.Status == verify.Fail && errors.Is(inc.Err(), verify.ErrInclusion)) {
+		t.Fatalf("under the old signature neither the signature nor an inclusion proof failed:\n%s", dump(res))
+	}
 }
 
 // tampered checks a tampered bundle twice. Under the genuine bundle's signature
@@ -144,7 +194,7 @@ func underOldSignature(t testing.TB, b *scenario.Built, bundle *evidence.Bundle)
 // name with an error wrapping every one of sentinels; that check is returned.
 func tampered(t testing.TB, b *scenario.Built, bundle *evidence.Bundle, opts verify.Options, name string, sentinels ...error) *verify.Check {
 	t.Helper()
-	wantFail(t, run(t, b, underOldSignature(t, b, bundle), opts), verify.CheckBundleSignature, evidence.ErrBadSignature)
+	wantFailUnderOldSignature(t, run(t, b, underOldSignature(t, b, bundle), opts))
 	return wantFail(t, run(t, b, resign(t, b, bundle), opts), name, sentinels...)
 }
 
@@ -1068,7 +1118,7 @@ func TestAttack12_SeveralCandidateEntries(t *testing.T) {
 // purpose, whatever a bundle or record claims; missing trust material fails closed.
 func TestAttack13_UntrustedKeys(t *testing.T) {
 	b := build(t, nil)
-	payload := parseEnvelope(t, b.BundleBytes).Payload
+	payload := manifestJSON(t, b)
 	attacker := edSigner(t)
 	claim := func(t *testing.T, raw []byte, keyid string) []byte {
 		env := parseEnvelope(t, raw)
@@ -1082,18 +1132,20 @@ func TestAttack13_UntrustedKeys(t *testing.T) {
 		raw  func(t *testing.T) []byte
 		err  error
 	}{
-		{"bundle signed by an untrusted key", func(t *testing.T) []byte { return signRecordAs(t, evidence.BundleMediaType, payload, attacker) }, evidence.ErrUnknownSigner},
+		{"bundle signed by an untrusted key", func(t *testing.T) []byte {
+			return bundleFile(t, b, signRecordAs(t, evidence.ManifestMediaType, payload, attacker))
+		}, evidence.ErrUnknownSigner},
 		{"bundle signed by an untrusted key claiming the operator's keyid", func(t *testing.T) []byte {
-			return claim(t, signRecordAs(t, evidence.BundleMediaType, payload, attacker), b.Operator.Signer.Digest)
+			return bundleFile(t, b, claim(t, signRecordAs(t, evidence.ManifestMediaType, payload, attacker), b.Operator.Signer.Digest))
 		}, evidence.ErrBadSignature},
 		{"bundle signed by an untrusted key without keyid", func(t *testing.T) []byte {
-			return claim(t, signRecordAs(t, evidence.BundleMediaType, payload, attacker), "")
+			return bundleFile(t, b, claim(t, signRecordAs(t, evidence.ManifestMediaType, payload, attacker), ""))
 		}, evidence.ErrUnknownSigner},
 		{"bundle signed by a trusted record signer", func(t *testing.T) []byte {
-			return signRecordAs(t, evidence.BundleMediaType, payload, b.Collector.Signer)
+			return bundleFile(t, b, signRecordAs(t, evidence.ManifestMediaType, payload, b.Collector.Signer))
 		}, evidence.ErrUnknownSigner},
 		{"bundle signed by the operator and an untrusted key", func(t *testing.T) []byte {
-			return signRecordAs(t, evidence.BundleMediaType, payload, b.Operator.Signer, attacker)
+			return bundleFile(t, b, signRecordAs(t, evidence.ManifestMediaType, payload, b.Operator.Signer, attacker))
 		}, evidence.ErrUnknownSigner},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1297,22 +1349,22 @@ func TestAttack15_PayloadChangedUnderOldSignature(t *testing.T) {
 		bundle.Rotation.KeyClass = "cold-storage"
 		wantFail(t, run(t, b, underOldSignature(t, b, bundle), verify.Options{}), verify.CheckBundleSignature, evidence.ErrBadSignature)
 	})
-	for _, typ := range []string{evidence.PayloadType, "application/vnd.keytrail.bundle.v2+json", evidence.BundleMediaType + " ", "Application/vnd.keytrail.bundle.v1+json"} {
-		t.Run(fmt.Sprintf("bundle payloadType %q under the old signature", typ), func(t *testing.T) {
+	for _, typ := range []string{evidence.PayloadType, evidence.BundleMediaType, "application/vnd.keytrail.bundle-manifest.v2+json", evidence.ManifestMediaType + " ", "Application/vnd.keytrail.bundle-manifest.v1+json"} {
+		t.Run(fmt.Sprintf("manifest payloadType %q under the old signature", typ), func(t *testing.T) {
 			b := build(t, nil)
-			env := parseEnvelope(t, b.BundleBytes)
+			env := manifestEnvelope(t, b.BundleBytes)
 			env.PayloadType = typ
-			wantFail(t, run(t, b, marshal(t, env), verify.Options{}), verify.CheckBundleSignature, evidence.ErrPayloadType)
+			wantFail(t, run(t, b, bundleFile(t, b, marshal(t, env)), verify.Options{}), verify.CheckBundleSignature, evidence.ErrPayloadType)
 		})
-		t.Run(fmt.Sprintf("bundle payloadType %q re-signed", typ), func(t *testing.T) {
+		t.Run(fmt.Sprintf("manifest payloadType %q re-signed", typ), func(t *testing.T) {
 			b := build(t, nil)
-			raw := signRecordAs(t, typ, parseEnvelope(t, b.BundleBytes).Payload, b.Operator.Signer)
+			raw := bundleFile(t, b, signRecordAs(t, typ, manifestJSON(t, b), b.Operator.Signer))
 			wantFail(t, run(t, b, raw, verify.Options{}), verify.CheckBundleSignature, evidence.ErrPayloadType)
 		})
 	}
-	t.Run("a record presented as a bundle", func(t *testing.T) {
+	t.Run("a record as a bundle's manifest", func(t *testing.T) {
 		b := build(t, nil)
-		wantFail(t, run(t, b, b.Records[recCreate], verify.Options{}), verify.CheckBundleSignature, evidence.ErrPayloadType)
+		wantFail(t, run(t, b, bundleFile(t, b, b.Records[recCreate]), verify.Options{}), verify.CheckBundleSignature, evidence.ErrPayloadType)
 	})
 	t.Run("record payload changed", func(t *testing.T) {
 		b := build(t, nil)
@@ -1340,13 +1392,13 @@ func TestAttack15_PayloadChangedUnderOldSignature(t *testing.T) {
 			tampered(t, b, bundle, verify.Options{}, verify.CheckEntriesSignature, evidence.ErrPayloadType)
 		})
 	}
-	t.Run("bundle file that is not a DSSE envelope", func(t *testing.T) {
+	t.Run("input that is not a bundle file", func(t *testing.T) {
 		b := build(t, nil)
 		v, err := verify.New(b.Trust, b.Policy)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, raw := range [][]byte{nil, []byte("{}"), parseEnvelope(t, b.BundleBytes).Payload,
+		for _, raw := range [][]byte{nil, []byte("{}"), manifestJSON(t, b), b.Records[recCreate],
 			[]byte(replace(t, string(b.BundleBytes), `"signatures":`, `"payloadHash":"","signatures":`))} {
 			if res, err := v.VerifyBundle(raw, verify.Options{}); !errors.Is(err, verify.ErrInput) || res != nil {
 				t.Errorf("VerifyBundle(%.40q) = %v, %v; want ErrInput", raw, res, err)
@@ -1360,7 +1412,7 @@ func TestAttack15_PayloadChangedUnderOldSignature(t *testing.T) {
 // policy files.
 func TestAttack16_JSONConfusion(t *testing.T) {
 	b := build(t, nil)
-	payload := string(marshal(t, b.Bundle))
+	payload := string(manifestJSON(t, b))
 	t.Run("control: the genuine payload re-signed verifies", func(t *testing.T) {
 		wantVerified(t, run(t, b, signPayload(t, b, []byte(payload)), verify.Options{}))
 	})
@@ -1373,11 +1425,11 @@ func TestAttack16_JSONConfusion(t *testing.T) {
 		{"case-variant key beside the right one", replace(t, payload, `"checkpoint":`, `"Checkpoint":"x","checkpoint":`)},
 		{"case-variant nested key", replace(t, payload, `"keyClass":`, `"keyclass":`)},
 		{"unknown field", replace(t, payload, `{"rotation":`, `{"witnesses":[],"rotation":`)},
-		{"unknown field in an entry", replace(t, payload, `"inclusionProof":`, `"leafHash":"AA==","inclusionProof":`)},
+		{"unknown field in an entry", replace(t, payload, `"leafHash":`, `"envelope":"AA==","leafHash":`)},
 		{"trailing data", payload + `{}`},
 		{"invalid UTF-8", replace(t, payload, `hot-signing`, "hot-signing\xff")},
 	} {
-		t.Run("bundle payload: "+tt.name, func(t *testing.T) {
+		t.Run("bundle manifest: "+tt.name, func(t *testing.T) {
 			wantFail(t, run(t, b, signPayload(t, b, []byte(tt.payload)), verify.Options{}), verify.CheckBundleFormat, evidence.ErrMalformed)
 		})
 	}
@@ -1698,33 +1750,31 @@ func TestAnySingleEdit(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			b, bundle := grown(t)
 			opts := tt.opts(b)
-			dec := json.NewDecoder(bytes.NewReader(marshal(t, bundle)))
-			dec.UseNumber()
-			var tree any
-			if err := dec.Decode(&tree); err != nil {
-				t.Fatal(err)
+			signManifest := func(p []byte) []byte {
+				return bundleFileOf(t, signRecordAs(t, evidence.ManifestMediaType, p, b.Operator.Signer), bundle)
 			}
-			// Control: the re-encoded payload (members in another order), signed by
-			// the operator, verifies.
+			// The signed part: the manifest. Control: the re-encoded manifest
+			// (members in another order), signed by the operator, verifies.
+			tree := decodeTree(t, marshal(t, evidence.ManifestOf(bundle)))
 			payload := encodeJSON(t, tree)
-			genuine := signPayload(t, b, payload)
+			genuine := signManifest(payload)
 			wantVerified(t, run(t, b, genuine, opts))
 
 			var undetected []string
 			edits := singleEdits(tree, nil)
-			if len(edits) < 200 {
+			if len(edits) < 100 {
 				t.Fatalf("only %d edits", len(edits))
 			}
 			for _, e := range edits {
-				t.Run(e.name, func(t *testing.T) {
+				t.Run("manifest/"+e.name, func(t *testing.T) {
 					edited := encodeJSON(t, editAt(tree, e.path, e.apply))
 					if bytes.Equal(edited, payload) {
 						t.Fatalf("edit changed nothing")
 					}
-					env := parseEnvelope(t, genuine)
+					env := manifestEnvelope(t, genuine)
 					env.Payload = edited
-					wantFail(t, run(t, b, marshal(t, env), opts), verify.CheckBundleSignature, evidence.ErrBadSignature)
-					if res := run(t, b, signPayload(t, b, edited), opts); res.Verified {
+					wantFail(t, run(t, b, bundleFileOf(t, marshal(t, env), bundle), opts), verify.CheckBundleSignature, evidence.ErrBadSignature)
+					if res := run(t, b, signManifest(edited), opts); res.Verified {
 						undetected = append(undetected, e.name)
 					}
 				})
@@ -1733,8 +1783,43 @@ func TestAnySingleEdit(t *testing.T) {
 			if d := cmp.Diff(tt.undetected, undetected); d != "" {
 				t.Errorf("edits a dishonest operator can make undetected (-want +got):\n%s", d)
 			}
+
+			// The rest of the file (entries' envelopes and proofs, the media type,
+			// the manifest's envelope) is covered by the manifest's signature and
+			// leaf hashes, and by the signed root: every edit fails, no re-signing
+			// can help.
+			v, err := verify.New(b.Trust, b.Policy)
+			if err != nil {
+				t.Fatal(err)
+			}
+			file := decodeTree(t, genuine)
+			fileEdits := singleEdits(file, nil)
+			if len(fileEdits) < 150 {
+				t.Fatalf("only %d file edits", len(fileEdits))
+			}
+			for _, e := range fileEdits {
+				t.Run("file/"+e.name, func(t *testing.T) {
+					edited := encodeJSON(t, editAt(file, e.path, e.apply))
+					res, err := v.VerifyBundle(edited, opts)
+					if err == nil && res.Verified {
+						t.Fatalf("edit verified")
+					}
+				})
+			}
 		})
 	}
+}
+
+// decodeTree decodes JSON into a generic tree, numbers kept exact.
+func decodeTree(t testing.TB, raw []byte) any {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var tree any
+	if err := dec.Decode(&tree); err != nil {
+		t.Fatal(err)
+	}
+	return tree
 }
 
 // cosigner is a C2SP tlog-cosignature (cosignature/v1) witness with a fixed

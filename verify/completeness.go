@@ -27,7 +27,7 @@ func tilesConsistencyProof(fsys fs.FS, size1, size2 uint64) ([][]byte, error) {
 // To keep a scan of a large log fast, an envelope whose payload contains neither
 // key's ID nor its key digest is skipped before its signature is checked: such a
 // payload cannot name the keys.
-func (v *Verifier) checkCompleteness(b *evidence.Bundle, cp checkpoint.Checkpoint, log logKey, fsys fs.FS, res *Result) {
+func (v *Verifier) checkCompleteness(b *evidence.Manifest, cp checkpoint.Checkpoint, log logKey, fsys fs.FS, res *Result) {
 	r := tiles.NewReader(fsys)
 	raw, err := r.Checkpoint()
 	if err != nil {
@@ -69,7 +69,7 @@ func (v *Verifier) checkCompleteness(b *evidence.Bundle, cp checkpoint.Checkpoin
 			return nil
 		}
 		e := evidence.Entry{Index: i, Envelope: data}
-		if ve, sigErr, _ := v.checkEntry(&e, rot); sigErr == nil && ve.st != nil && about(ve, rot) {
+		if ve, sigErr, _ := v.checkEntry(&e, rot); sigErr == nil && ve.keys != nil && about(ve, rot) {
 			want = append(want, i)
 		}
 		return nil
@@ -105,7 +105,7 @@ func about(ve verifiedEntry, r evidence.Rotation) bool {
 		return true
 	}
 	named := false
-	for _, k := range ve.st.Keys() {
+	for _, k := range ve.keys {
 		for _, rk := range []evidence.KeyRef{r.OldKey, r.NewKey} {
 			named = named || k.ID == rk.ID || k.SPKISHA256 == rk.SPKISHA256
 		}

@@ -39,7 +39,7 @@ func verifyConsistency(older, newer checkpoint.Checkpoint, p [][]byte) error {
 	return nil
 }
 
-func (v *Verifier) checkConsistency(b *evidence.Bundle, cp checkpoint.Checkpoint, log logKey, opts Options, res *Result) {
+func (v *Verifier) checkConsistency(b *evidence.Manifest, cp checkpoint.Checkpoint, log logKey, opts Options, res *Result) {
 	var carried *checkpoint.Checkpoint
 	if c := b.Consistency; c != nil {
 		old, err := log.open([]byte(c.Checkpoint))

@@ -14,18 +14,18 @@ import (
 )
 
 // FuzzVerifyBundle feeds arbitrary bytes to VerifyBundle twice: as the bundle
-// file, and as a bundle payload that the (dishonest) operator signed. It never
-// panics (a recovered panic is a failure too), and it is never Verified except
-// for the genuine bundle: as a file, only an envelope of the genuine payload
-// verifies; as a payload, only the genuine bundle, with the window edits
-// TestAnySingleEdit allows.
+// file, and as a bundle manifest that the (dishonest) operator signed, paired
+// with the genuine entries. It never panics (a recovered panic is a failure
+// too), and it is never Verified except for the genuine bundle: as a file, only
+// one whose manifest is the genuine manifest verifies; as a manifest, only the
+// genuine one, with the window edits TestAnySingleEdit allows.
 func FuzzVerifyBundle(f *testing.F) {
 	b := build(f, nil)
 	v, err := verify.New(b.Trust, b.Policy)
 	if err != nil {
 		f.Fatal(err)
 	}
-	genuine := parseEnvelope(f, b.BundleBytes)
+	genuine := manifestEnvelope(f, b.BundleBytes)
 	f.Add(b.BundleBytes)
 	f.Add(genuine.Payload)
 	for _, r := range b.Records[:2] {
@@ -33,10 +33,10 @@ func FuzzVerifyBundle(f *testing.F) {
 	}
 	bundle := cloneBundle(f, b.Bundle)
 	bundle.Entries = bundle.Entries[:1]
-	f.Add(marshal(f, bundle))
+	f.Add(marshal(f, evidence.ManifestOf(bundle)))
 	bundle.Consistency = &evidence.Consistency{Checkpoint: b.Bundle.Checkpoint, Proof: [][]byte{make([]byte, 32)}}
-	f.Add(marshal(f, bundle))
-	f.Add([]byte(`{"payloadType":"application/vnd.keytrail.bundle.v1+json","payload":"e30=","signatures":[{"sig":"AA=="}]}`))
+	f.Add(marshal(f, evidence.ManifestOf(bundle)))
+	f.Add([]byte(`{"mediaType":"application/vnd.keytrail.bundle.v1+json","manifest":{"payloadType":"x","payload":"e30=","signatures":[{"sig":"AA=="}]},"entries":[]}`))
 	f.Add([]byte("{}"))
 
 	check := func(t *testing.T, raw []byte) *verify.Result {
@@ -62,26 +62,37 @@ func FuzzVerifyBundle(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if res := check(t, data); res != nil && res.Verified {
-			env, err := evidence.ParseEnvelope(data, evidence.MaxBundleBytes)
-			if err != nil || env.PayloadType != genuine.PayloadType || !bytes.Equal(env.Payload, genuine.Payload) {
+			got, _, err := evidence.OpenBundle(data, opKeys{b.Operator.Signer.PublicKey()})
+			if err != nil || !bytes.Equal(marshal(t, evidence.ManifestOf(got)), genuine.Payload) {
 				t.Fatalf("verified a bundle file that is not the genuine bundle: %q", data)
 			}
 		}
-		raw, err := evidence.Sign(ctx, evidence.BundleMediaType, data, b.Operator.Signer)
+		raw, err := evidence.Sign(ctx, evidence.ManifestMediaType, data, b.Operator.Signer)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res := check(t, raw); res != nil && res.Verified {
-			got, err := evidence.ParseBundle(data)
+		if res := check(t, bundleFile(t, b, raw)); res != nil && res.Verified {
+			got, err := evidence.ParseManifest(data)
 			if err != nil {
-				t.Fatalf("verified a payload ParseBundle rejects: %v", err)
+				t.Fatalf("verified a manifest ParseManifest rejects: %v", err)
 			}
-			if d := cmp.Diff(b.Bundle, got, cmpopts.EquateEmpty(), cmpopts.IgnoreFields(evidence.Rotation{}, "Window")); d != "" {
-				t.Fatalf("verified a payload that is not the genuine bundle (-genuine +got):\n%s", d)
+			if d := cmp.Diff(evidence.ManifestOf(b.Bundle), got, cmpopts.EquateEmpty(), cmpopts.IgnoreFields(evidence.Rotation{}, "Window")); d != "" {
+				t.Fatalf("verified a manifest that is not the genuine one (-genuine +got):\n%s", d)
 			}
 		}
 	})
 }
+
+// opKeys is a one-key evidence.KeySet.
+type opKeys struct{ k *evidence.PublicKey }
+
+func (s opKeys) Key(d string) *evidence.PublicKey {
+	if d == s.k.Digest {
+		return s.k
+	}
+	return nil
+}
+func (s opKeys) Keys() []*evidence.PublicKey { return []*evidence.PublicKey{s.k} }
 
 // FuzzParseTrust: ParseTrust never panics, and a trust file it accepts has a
 // log and a bundle signer.

@@ -114,9 +114,13 @@ func TestAttack29_EndlessData(t *testing.T) {
 	})
 
 	t.Run("bundle over the size limit", func(t *testing.T) {
-		in := []byte(`{"payloadType":"x","payload":"` + strings.Repeat("A", evidence.MaxBundleBytes) + `","signatures":[]}`)
+		in := []byte(`{"mediaType":"application/vnd.keytrail.bundle.v1+json","entries":[{"envelope":"` + strings.Repeat("A", evidence.MaxBundleBytes) + `"}]}`)
 		if _, err := mustVerifier(t, b).VerifyBundle(in, verify.Options{}); !errors.Is(err, verify.ErrInput) || !strings.Contains(err.Error(), "too large") {
 			t.Fatalf("VerifyBundle: %v", err)
+		}
+		// Streamed, the limit holds too, whatever the reader.
+		if _, err := mustVerifier(t, b).VerifyBundleFrom(bytes.NewReader(in), verify.Options{}); !errors.Is(err, verify.ErrInput) || !strings.Contains(err.Error(), "too large") {
+			t.Fatalf("VerifyBundleFrom: %v", err)
 		}
 	})
 

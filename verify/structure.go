@@ -22,15 +22,14 @@ func (e event) String() string {
 
 // checkStructure applies the rotation rules to the lifecycle events of this
 // rotation. Every violated rule is listed with the record and the time.
-func (v *Verifier) checkStructure(b *evidence.Bundle, entries []verifiedEntry, res *Result) {
-	r := b.Rotation
+func (v *Verifier) checkStructure(r evidence.Rotation, entries []verifiedEntry, res *Result) {
 	byType := map[string][]event{}
 	for _, e := range entries {
 		ev, ok := e.pred.(*evidence.LifecycleEvent)
 		if !ok || ev.RotationID != r.ID {
 			continue
 		}
-		byType[ev.Event] = append(byType[ev.Event], event{index: e.index, ev: ev, key: e.st.Keys()[0], at: ev.RecordTime()})
+		byType[ev.Event] = append(byType[ev.Event], event{index: e.index, ev: ev, key: e.keys[0], at: ev.RecordTime()})
 	}
 	var f failures
 	fail := func(format string, args ...any) {

@@ -8,11 +8,12 @@
 //
 // # What is verified
 //
-// A bundle (docs/bundle-format.md) is a DSSE envelope of type
-// application/vnd.keytrail.bundle.v1+json. In order:
+// A bundle file (docs/bundle-format.md) holds a manifest signed by the
+// operator (a DSSE envelope) and the entries beside it. In order:
 //
-//   - bundle.signature: the envelope is signed by a bundle signer of the trust
-//     file, and only then is its payload decoded (bundle.format).
+//   - bundle.signature: the manifest is signed by a bundle signer of the trust
+//     file, and only then is it decoded (bundle.format); each entry is checked
+//     against the manifest's leaf hash before anything in it is trusted.
 //   - checkpoint.signature: the checkpoint is a C2SP signed note by a trusted log
 //     key, with the log's origin, in strict tlog-checkpoint syntax.
 //   - entries.inclusion: each entry's RFC 6962 leaf hash is included at its index
@@ -33,8 +34,10 @@
 package verify
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"runtime"
 	"runtime/debug"
@@ -51,7 +54,7 @@ import (
 // Sentinel errors of verification; each failed check wraps one of these or one
 // of the evidence and checkpoint sentinels.
 var (
-	// ErrInput: the bundle file is not a DSSE envelope at all (exit 2 in the CLI).
+	// ErrInput: the input is not a bundle file at all (exit 2 in the CLI).
 	ErrInput = errors.New("unreadable bundle")
 	// ErrInclusion: an inclusion proof does not verify.
 	ErrInclusion = errors.New("inclusion proof")
@@ -105,19 +108,24 @@ type Options struct {
 type verifiedEntry struct {
 	index  uint64
 	signer *Holder
-	st     *evidence.Statement
+	keys   []evidence.KeyRef
 	pred   evidence.Predicate
 	ok     bool
 }
 
 // VerifyBundle verifies raw, the bytes of a bundle file. It returns an error
-// wrapping ErrInput only if raw is not a DSSE envelope at all; every other
-// problem is a failed check in the result.
+// wrapping ErrInput only if raw is not a bundle file at all (before its manifest
+// is authenticated); every other problem is a failed check in the result.
 func (v *Verifier) VerifyBundle(raw []byte, opts Options) (res *Result, err error) {
-	env, perr := evidence.ParseEnvelope(raw, evidence.MaxBundleBytes)
-	if perr != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInput, perr)
+	if len(raw) > evidence.MaxBundleBytes {
+		return nil, fmt.Errorf("%w: too large: %d bytes, limit %d", ErrInput, len(raw), evidence.MaxBundleBytes)
 	}
+	return v.VerifyBundleFrom(bytes.NewReader(raw), opts)
+}
+
+// VerifyBundleFrom is VerifyBundle reading the bundle file from a stream, so
+// that it is never held in memory whole.
+func (v *Verifier) VerifyBundleFrom(in io.Reader, opts Options) (res *Result, err error) {
 	res = &Result{}
 	defer func() {
 		if p := recover(); p != nil {
@@ -126,7 +134,9 @@ func (v *Verifier) VerifyBundle(raw []byte, opts Options) (res *Result, err erro
 			err = nil
 		}
 	}()
-	v.verify(env, opts, res)
+	if err := v.verify(in, opts, res); err != nil {
+		return nil, err
+	}
 	res.Verified = res.allPassed()
 	return res, nil
 }
@@ -148,7 +158,31 @@ func (r *Result) allPassed() bool {
 	return len(required) == 0
 }
 
-func (v *Verifier) verify(env *evidence.Envelope, opts Options, res *Result) {
+// errStop ends reading a bundle whose failure is already recorded.
+var errStop = errors.New("stop")
+
+// run is one verification: the manifest, then the entries as they stream in.
+type run struct {
+	v        *Verifier
+	m        *evidence.Manifest
+	cp       checkpoint.Checkpoint
+	log      logKey
+	jobs     chan job
+	wg       sync.WaitGroup
+	out      []verifiedEntry
+	incErr   []error
+	sigErr   []error
+	bindErr  []error
+	panicked any
+	once     sync.Once
+}
+
+type job struct {
+	i int
+	e evidence.Entry
+}
+
+func (v *Verifier) verify(in io.Reader, opts Options, res *Result) error {
 	skipRest := func(after string) {
 		for _, n := range []string{CheckBundleFormat, CheckCheckpointSignature, CheckEntriesInclusion, CheckEntriesSignature, CheckEntriesBinding, CheckConsistency, CheckRotationStructure, CheckLogCompleteness} {
 			if res.Check(n) == nil {
@@ -156,47 +190,139 @@ func (v *Verifier) verify(env *evidence.Envelope, opts Options, res *Result) {
 			}
 		}
 	}
-	// Authenticate before parsing: only the exact payload the operator signed is decoded.
-	signers, err := env.Verify(evidence.BundleMediaType, v.trust.bundles)
-	if err != nil {
-		res.fail(CheckBundleSignature, err)
-		skipRest(CheckBundleSignature)
-		return
+	r := &run{v: v}
+	authenticated := false
+	rerr := evidence.ReadBundleFrom(in, evidence.BundleReader{
+		// Authenticate before parsing: only the exact manifest the operator
+		// signed is decoded, and each entry is checked against it.
+		Authenticate: func(env *evidence.Envelope) error {
+			// keytrail always names the bundle signer's key; a signature without
+			// its keyid would be a value a bundle could lose unnoticed.
+			for i, sig := range env.Signatures {
+				if sig.KeyID == "" {
+					res.fail(CheckBundleSignature, fmt.Errorf("signatures[%d]: %w: a bundle signature must carry its keyid", i, evidence.ErrUnknownSigner))
+					return errStop
+				}
+			}
+			signers, err := env.Verify(evidence.ManifestMediaType, v.trust.bundles)
+			if err != nil {
+				res.fail(CheckBundleSignature, err)
+				return errStop
+			}
+			authenticated = true
+			res.pass(CheckBundleSignature, "signed by bundle signer "+v.trust.bundles.byDigest[signers[0].Digest].ID)
+			return nil
+		},
+		Manifest: func(m *evidence.Manifest) error {
+			r.m = m
+			res.Rotation = m.Rotation.ID
+			cp, log, err := v.openCheckpoint([]byte(m.Checkpoint))
+			if err != nil {
+				res.fail(CheckCheckpointSignature, err)
+				return errStop
+			}
+			r.cp, r.log = cp, log
+			r.start()
+			return nil
+		},
+		Entry: func(i int, e evidence.Entry) error {
+			r.jobs <- job{i, e}
+			return nil
+		},
+	})
+	if r.jobs != nil {
+		close(r.jobs)
+		r.wg.Wait()
+		if r.panicked != nil {
+			panic(r.panicked)
+		}
 	}
-	res.pass(CheckBundleSignature, "signed by bundle signer "+v.trust.bundles.byDigest[signers[0].Digest].ID)
-
-	b, err := evidence.ParseBundle(env.Payload)
-	if err != nil {
-		res.fail(CheckBundleFormat, err)
+	switch {
+	case rerr == nil:
+	case !authenticated && res.Check(CheckBundleSignature) == nil:
+		return fmt.Errorf("%w: %w", ErrInput, rerr)
+	case errors.Is(rerr, errStop):
+		skipRest(res.Checks[len(res.Checks)-1].Name)
+		return nil
+	default:
+		// Authenticated, but the rest of the file is malformed.
+		res.fail(CheckBundleFormat, rerr)
 		skipRest(CheckBundleFormat)
-		return
+		return nil
 	}
-	// The bundle holds its own copies; let the decoded payload go before the
-	// entries are verified (env is this call's, not the caller's).
-	env.Payload = nil
-	res.Rotation = b.Rotation.ID
-	res.pass(CheckBundleFormat, fmt.Sprintf("rotation %s, %d entries", b.Rotation.ID, len(b.Entries)))
-
-	cp, log, err := v.openCheckpoint([]byte(b.Checkpoint))
-	if err != nil {
-		res.fail(CheckCheckpointSignature, err)
-		skipRest(CheckCheckpointSignature)
-		return
-	}
-	res.pass(CheckCheckpointSignature, "signed by log "+log.origin+" at size "+fmt.Sprint(cp.Size))
-
-	entries := v.verifyEntries(b, cp, res)
-	v.checkConsistency(b, cp, log, opts, res)
+	m := r.m
+	res.pass(CheckBundleFormat, fmt.Sprintf("rotation %s, %d entries", m.Rotation.ID, len(m.Entries)))
+	res.pass(CheckCheckpointSignature, "signed by log "+r.log.origin+" at size "+fmt.Sprint(r.cp.Size))
+	entries := r.report(res)
+	v.checkConsistency(m, r.cp, r.log, opts, res)
 	if entries == nil {
 		res.skip(CheckRotationStructure, "not run: entries failed verification")
 	} else {
-		v.checkStructure(b, entries, res)
+		v.checkStructure(m.Rotation, entries, res)
 	}
 	if opts.Log == nil {
 		res.skip(CheckLogCompleteness, "no log given (--log DIR)")
 	} else {
-		v.checkCompleteness(b, cp, log, opts.Log, res)
+		v.checkCompleteness(m, r.cp, r.log, opts.Log, res)
 	}
+	return nil
+}
+
+// start sizes the results and starts the workers that check entries in
+// parallel as they are decoded.
+func (r *run) start() {
+	n := len(r.m.Entries)
+	r.out = make([]verifiedEntry, n)
+	r.incErr, r.sigErr, r.bindErr = make([]error, n), make([]error, n), make([]error, n)
+	r.jobs = make(chan job, 256)
+	for range runtime.GOMAXPROCS(0) {
+		r.wg.Go(func() {
+			defer func() {
+				if p := recover(); p != nil {
+					r.once.Do(func() { r.panicked = p })
+					for range r.jobs { // let the reader finish
+					}
+				}
+			}()
+			for j := range r.jobs {
+				e := &j.e
+				r.incErr[j.i] = checkInclusion(r.m, j.i, e, r.cp)
+				r.out[j.i], r.sigErr[j.i], r.bindErr[j.i] = r.v.checkEntry(e, r.m.Rotation)
+			}
+		})
+	}
+}
+
+// report turns the per-entry results into the three entry checks. It returns
+// the verified entries in manifest order, or nil if any failed.
+func (r *run) report(res *Result) []verifiedEntry {
+	var inc, sig, bind failures
+	for i := range r.m.Entries {
+		if r.incErr[i] != nil {
+			inc.add(r.incErr[i])
+		}
+		if r.sigErr[i] != nil {
+			sig.add(r.sigErr[i])
+		}
+		if r.bindErr[i] != nil {
+			bind.add(r.bindErr[i])
+		}
+	}
+	n := len(r.m.Entries)
+	if n == 0 {
+		err := fmt.Errorf("%w: the bundle has no entries", ErrBinding)
+		res.fail(CheckEntriesInclusion, err)
+		res.fail(CheckEntriesSignature, err)
+		res.fail(CheckEntriesBinding, err)
+		return nil
+	}
+	okInc := inc.report(res, CheckEntriesInclusion, fmt.Sprintf("%d entries included in the tree of size %d", n, r.cp.Size))
+	okSig := sig.report(res, CheckEntriesSignature, fmt.Sprintf("%d envelopes signed by trusted collectors or principals", n))
+	okBind := bind.report(res, CheckEntriesBinding, fmt.Sprintf("%d records about the rotation's keys inside its window", n))
+	if !okInc || !okSig || !okBind {
+		return nil
+	}
+	return r.out
 }
 
 // openCheckpoint verifies a checkpoint under whichever trusted log signed it.
@@ -212,71 +338,16 @@ func (v *Verifier) openCheckpoint(signed []byte) (checkpoint.Checkpoint, logKey,
 	return checkpoint.Checkpoint{}, logKey{}, errors.Join(errs...)
 }
 
-// verifyEntries checks every entry's inclusion, signature and binding, in
-// parallel. It returns the verified entries in bundle order, or nil if any failed.
-func (v *Verifier) verifyEntries(b *evidence.Bundle, cp checkpoint.Checkpoint, res *Result) []verifiedEntry {
-	out := make([]verifiedEntry, len(b.Entries))
-	incErr := make([]error, len(b.Entries))
-	sigErr := make([]error, len(b.Entries))
-	bindErr := make([]error, len(b.Entries))
-	workers := min(runtime.GOMAXPROCS(0), max(1, len(b.Entries)/64))
-	var wg sync.WaitGroup
-	var panicked any
-	var panicOnce sync.Once
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() {
-				if p := recover(); p != nil {
-					panicOnce.Do(func() { panicked = p })
-				}
-			}()
-			for i := w; i < len(b.Entries); i += workers {
-				e := &b.Entries[i]
-				incErr[i] = checkInclusion(e, cp)
-				out[i], sigErr[i], bindErr[i] = v.checkEntry(e, b.Rotation)
-			}
-		}()
+// checkInclusion checks entry i against the manifest's leaf hash, then its
+// inclusion proof against the checkpoint.
+func checkInclusion(m *evidence.Manifest, i int, e *evidence.Entry, cp checkpoint.Checkpoint) error {
+	leaf := evidence.LeafHash(e.Envelope)
+	if !bytes.Equal(leaf, m.Entries[i].LeafHash) {
+		return fmt.Errorf("entry %d: %w: %w", e.Index, ErrInclusion, evidence.ErrLeafHash)
 	}
-	wg.Wait()
-	if panicked != nil {
-		panic(panicked)
-	}
-	var inc, sig, bind failures
-	for i := range b.Entries {
-		if incErr[i] != nil {
-			inc.add(incErr[i])
-		}
-		if sigErr[i] != nil {
-			sig.add(sigErr[i])
-		}
-		if bindErr[i] != nil {
-			bind.add(bindErr[i])
-		}
-	}
-	n := len(b.Entries)
-	if n == 0 {
-		err := fmt.Errorf("%w: the bundle has no entries", ErrBinding)
-		res.fail(CheckEntriesInclusion, err)
-		res.fail(CheckEntriesSignature, err)
-		res.fail(CheckEntriesBinding, err)
-		return nil
-	}
-	okInc := inc.report(res, CheckEntriesInclusion, fmt.Sprintf("%d entries included in the tree of size %d", n, cp.Size))
-	okSig := sig.report(res, CheckEntriesSignature, fmt.Sprintf("%d envelopes signed by trusted collectors or principals", n))
-	okBind := bind.report(res, CheckEntriesBinding, fmt.Sprintf("%d records about the rotation's keys inside its window", n))
-	if !okInc || !okSig || !okBind {
-		return nil
-	}
-	return out
-}
-
-func checkInclusion(e *evidence.Entry, cp checkpoint.Checkpoint) error {
 	if e.Index >= cp.Size {
 		return fmt.Errorf("entry %d: %w: index %d is not below tree size %d", e.Index, ErrInclusion, e.Index, cp.Size)
 	}
-	leaf := rfc6962.DefaultHasher.HashLeaf(e.Envelope)
 	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, e.Index, cp.Size, leaf, e.InclusionProof, cp.Root); err != nil {
 		return fmt.Errorf("entry %d: %w: %w", e.Index, ErrInclusion, err)
 	}
@@ -314,7 +385,8 @@ func (v *Verifier) checkEntry(e *evidence.Entry, r evidence.Rotation) (ve verifi
 	if ev, ok := pred.(*evidence.LifecycleEvent); ok && (ev.Event == evidence.EventApprove || ev.Event == evidence.EventRequest) && h.Kind != KindPrincipal {
 		return ve, fmt.Errorf("entry %d: %w: %s %s signed a %s event by %s; only that person may sign it", e.Index, ErrNotAllowed, h.Kind, h.ID, ev.Event, ev.Actor.ID), nil
 	}
-	ve.signer, ve.st, ve.pred = h, st, pred
+	// Keep what the rules need, not the statement's bytes.
+	ve.signer, ve.keys, ve.pred = h, st.Keys(), pred
 	if err := bind(st, pred, r); err != nil {
 		return ve, nil, fmt.Errorf("entry %d: %w: %w", e.Index, ErrBinding, err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -61,7 +62,7 @@ func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
 
 // tamper IN OUT MODE [ARGS] writes a changed copy of the bundle IN to OUT:
 //
-//	payload-byte              change one byte of the signed payload, keep the signature
+//	payload-byte              change one byte of the signed manifest, keep the signature
 //	drop-entry N KEYFILE      remove entry N and re-sign with the operator key KEYFILE
 func cmdTamper(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) < 3 {
@@ -69,32 +70,47 @@ func cmdTamper(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	raw, err := os.ReadFile(ts.MkAbs(args[0]))
 	ts.Check(err)
-	env, err := evidence.ParseEnvelope(raw, evidence.MaxBundleBytes)
-	ts.Check(err)
 	var out []byte
 	switch args[2] {
 	case "payload-byte":
-		i := len(env.Payload) / 2
-		env.Payload[i] ^= 0x01
-		out, err = strictjson.Marshal(env)
+		var f map[string]json.RawMessage
+		ts.Check(json.Unmarshal(raw, &f))
+		env, err := evidence.ParseEnvelope(f["manifest"], evidence.MaxBundleBytes)
+		ts.Check(err)
+		env.Payload[len(env.Payload)/2] ^= 0x01
+		f["manifest"], err = strictjson.Marshal(env)
+		ts.Check(err)
+		out, err = json.Marshal(f)
+		ts.Check(err)
 	case "drop-entry":
 		if len(args) != 5 {
 			ts.Fatalf("usage: tamper IN OUT drop-entry N KEYFILE")
 		}
 		n, _ := strconv.Atoi(args[3])
-		b, perr := evidence.ParseBundle(env.Payload)
-		ts.Check(perr)
+		s, err := readSigner(ts.MkAbs(args[4]))
+		ts.Check(err)
+		b := readBundle(ts, raw)
 		b.Entries = append(b.Entries[:n:n], b.Entries[n+1:]...)
-		s, serr := readSigner(ts.MkAbs(args[4]))
-		ts.Check(serr)
-		payload, merr := strictjson.Marshal(b)
-		ts.Check(merr)
-		out, err = evidence.Sign(context.Background(), evidence.BundleMediaType, payload, s)
+		out, err = evidence.SignBundle(context.Background(), b, s)
+		ts.Check(err)
 	default:
 		ts.Fatalf("tamper: unknown mode %q", args[2])
 	}
-	ts.Check(err)
 	ts.Check(os.WriteFile(ts.MkAbs(args[1]), out, 0o644))
+}
+
+// readBundle decodes a bundle file without authenticating it (test tooling).
+func readBundle(ts *testscript.TestScript, raw []byte) *evidence.Bundle {
+	var b evidence.Bundle
+	ts.Check(evidence.ReadBundle(raw, evidence.BundleReader{
+		Authenticate: func(*evidence.Envelope) error { return nil },
+		Manifest: func(m *evidence.Manifest) error {
+			b = evidence.Bundle{Rotation: m.Rotation, Checkpoint: m.Checkpoint, Consistency: m.Consistency}
+			return nil
+		},
+		Entry: func(_ int, e evidence.Entry) error { b.Entries = append(b.Entries, e); return nil },
+	}))
+	return &b
 }
 
 // unpack BUNDLE DIR writes each entry's envelope of BUNDLE to DIR/eN.json and
@@ -105,10 +121,7 @@ func cmdUnpack(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	raw, err := os.ReadFile(ts.MkAbs(args[0]))
 	ts.Check(err)
-	env, err := evidence.ParseEnvelope(raw, evidence.MaxBundleBytes)
-	ts.Check(err)
-	b, err := evidence.ParseBundle(env.Payload)
-	ts.Check(err)
+	b := readBundle(ts, raw)
 	dir := ts.MkAbs(args[1])
 	ts.Check(os.MkdirAll(dir, 0o755))
 	for i, e := range b.Entries {

@@ -88,13 +88,18 @@ func Build(ctx context.Context, seed string, mutate func([]Step) []Step) (*Built
 }
 
 // Resign re-signs a bundle after a test changed it: the operator's signature is
-// then valid and only the deeper checks can catch the change.
+// then valid and only the deeper checks can catch the change. Unlike
+// SignBundle it signs whatever it is given, invalid or not.
 func (b *Built) Resign(ctx context.Context, bundle *evidence.Bundle) ([]byte, error) {
-	payload, err := strictjson.Marshal(bundle)
+	payload, err := strictjson.Marshal(evidence.ManifestOf(bundle))
 	if err != nil {
 		return nil, err
 	}
-	return evidence.Sign(ctx, evidence.BundleMediaType, payload, b.Operator.Signer)
+	env, err := evidence.Sign(ctx, evidence.ManifestMediaType, payload, b.Operator.Signer)
+	if err != nil {
+		return nil, err
+	}
+	return evidence.AssembleBundle(env, bundle)
 }
 
 // OtherKeyEvent is a record about a key outside rotation r, inside its window:
