@@ -64,27 +64,30 @@ func Build(ctx context.Context, seed string, mutate func([]Step) []Step) (*Built
 			b.Log.Append(ctx, append(n[:len(n):len(n)], ' ')) // a different leaf, same record
 		}
 	}
-	verifier, err := notesVerifier(p.LogVerifier)
+	return b, b.finish(ctx)
+}
+
+// finish builds and signs the bundle from the log and makes the trust
+// material that accepts it.
+func (b *Built) finish(ctx context.Context) error {
+	verifier, err := notesVerifier(b.LogVerifier)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	b.Bundle, err = evidence.BuildBundle(ctx, b.Log, b.Rotation, evidence.BuildOptions{Origin: p.Origin, LogVerifier: verifier})
-	if err != nil {
-		return nil, err
+	if b.Bundle, err = evidence.BuildBundle(ctx, b.Log, b.Rotation, evidence.BuildOptions{Origin: b.Origin, LogVerifier: verifier}); err != nil {
+		return err
 	}
-	if b.BundleBytes, err = evidence.SignBundle(ctx, b.Bundle, p.Operator.Signer); err != nil {
-		return nil, err
+	if b.BundleBytes, err = evidence.SignBundle(ctx, b.Bundle, b.Operator.Signer); err != nil {
+		return err
 	}
-	if b.TrustJSON, err = strictjson.MarshalIndent(p.TrustFile()); err != nil {
-		return nil, err
+	if b.TrustJSON, err = strictjson.MarshalIndent(b.TrustFile()); err != nil {
+		return err
 	}
 	if b.Trust, err = verify.ParseTrust(b.TrustJSON); err != nil {
-		return nil, err
+		return err
 	}
-	if b.Policy, err = verify.ParsePolicy([]byte(PolicyYAML)); err != nil {
-		return nil, err
-	}
-	return b, nil
+	b.Policy, err = verify.ParsePolicy([]byte(PolicyYAML))
+	return err
 }
 
 // Resign re-signs a bundle after a test changed it: the operator's signature is

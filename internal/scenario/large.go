@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/keytrail/keytrail/evidence"
-	"github.com/keytrail/keytrail/internal/strictjson"
-	"github.com/keytrail/keytrail/verify"
 )
 
 // Large logs a compliant rotation whose bundle holds entries records (the
@@ -69,22 +67,5 @@ func Large(ctx context.Context, entries, logSize int) (*Built, error) {
 	}
 	b.Log.AppendFiller(logSize - int(b.Log.Size()))
 	b.Records = envs
-	v, err := notesVerifier(p.LogVerifier)
-	if err != nil {
-		return nil, err
-	}
-	if b.Bundle, err = evidence.BuildBundle(ctx, b.Log, b.Rotation, evidence.BuildOptions{Origin: p.Origin, LogVerifier: v}); err != nil {
-		return nil, err
-	}
-	if b.BundleBytes, err = evidence.SignBundle(ctx, b.Bundle, p.Operator.Signer); err != nil {
-		return nil, err
-	}
-	if b.TrustJSON, err = strictjson.MarshalIndent(p.TrustFile()); err != nil {
-		return nil, err
-	}
-	if b.Trust, err = verify.ParseTrust(b.TrustJSON); err != nil {
-		return nil, err
-	}
-	b.Policy, err = verify.ParsePolicy([]byte(PolicyYAML))
-	return b, err
+	return b, b.finish(ctx)
 }

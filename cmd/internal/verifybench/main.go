@@ -12,10 +12,6 @@ package main
 
 import (
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/sha256"
 	"flag"
 	"fmt"
 	"log"
@@ -26,15 +22,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/transparency-dev/merkle/proof"
-	"github.com/transparency-dev/merkle/rfc6962"
-
 	"github.com/keytrail/keytrail/cmd/internal/cli"
-	"github.com/keytrail/keytrail/evidence"
-	"github.com/keytrail/keytrail/internal/checkpoint"
 	"github.com/keytrail/keytrail/internal/scenario"
 )
 
@@ -122,67 +112,15 @@ func median(d []time.Duration) time.Duration {
 	return s[len(s)/2]
 }
 
-// floorRun does, on all cores, only what any verifier of the bundle must: one
-// DSSE P-256 verification over the PAE, one leaf hash and one inclusion proof per
-// entry. Envelopes are decoded before the clock starts.
+// floorRun times scenario.Floor: the least any verifier of the bundle must do.
 func floorRun(b *scenario.Built) time.Duration {
-	cp, err := checkpoint.ParseUnverified([]byte(b.Bundle.Checkpoint))
+	f, err := scenario.NewFloor(b)
 	if err != nil {
 		log.Fatal(err)
 	}
-	keys := rawKeys(b)
-	type item struct {
-		pae, sig []byte
-		pub      crypto.PublicKey
-	}
-	items := make([]item, len(b.Bundle.Entries))
-	for i, e := range b.Bundle.Entries {
-		env, err := evidence.ParseEnvelope(e.Envelope, evidence.MaxRecordBytes)
-		if err != nil {
-			log.Fatal(err)
-		}
-		items[i] = item{evidence.PAE(env.PayloadType, env.Payload), env.Signatures[0].Sig, keys[env.Signatures[0].KeyID]}
-	}
 	start := time.Now()
-	var wg sync.WaitGroup
-	w := runtime.GOMAXPROCS(0)
-	for k := range w {
-		wg.Go(func() {
-			for i := k; i < len(items); i += w {
-				if !rawVerify(items[i].pub, items[i].pae, items[i].sig) {
-					log.Fatalf("floor: entry %d signature", i)
-				}
-				e := &b.Bundle.Entries[i]
-				leaf := rfc6962.DefaultHasher.HashLeaf(e.Envelope)
-				if err := proof.VerifyInclusion(rfc6962.DefaultHasher, e.Index, cp.Size, leaf, e.InclusionProof, cp.Root); err != nil {
-					log.Fatalf("floor: entry %d: %v", i, err)
-				}
-			}
-		})
+	if err := f.Run(); err != nil {
+		log.Fatal(err)
 	}
-	wg.Wait()
 	return time.Since(start)
-}
-
-// rawKeys maps each record signer's key digest to its public key.
-func rawKeys(b *scenario.Built) map[string]crypto.PublicKey {
-	m := map[string]crypto.PublicKey{}
-	for _, q := range append([]scenario.Party{b.Collector, b.Requester}, b.Approvers...) {
-		m[q.Signer.Digest] = q.Key.Public()
-	}
-	return m
-}
-
-// rawVerify is a bare DSSE signature check with the standard library: ECDSA
-// with SHA-256 for the P-256 collector (all but 3 of the records), Ed25519 for
-// the people.
-func rawVerify(pub crypto.PublicKey, pae, sig []byte) bool {
-	switch k := pub.(type) {
-	case *ecdsa.PublicKey:
-		d := sha256.Sum256(pae)
-		return ecdsa.VerifyASN1(k, d[:], sig)
-	case ed25519.PublicKey:
-		return ed25519.Verify(k, pae, sig)
-	}
-	return false
 }
