@@ -5,9 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/keytrail/keytrail/attest"
 )
 
 // MaxPolicyBytes bounds a policy file.
@@ -20,6 +26,72 @@ type Policy struct {
 	Version int `yaml:"version"`
 	// Rotation holds the rotation rules.
 	Rotation RotationPolicy `yaml:"rotation"`
+	// KeyClasses holds the rules of each key class, by the class name a
+	// rotation carries (evidence.Rotation.KeyClass), e.g. "hot-signing".
+	KeyClasses map[string]*KeyClassPolicy `yaml:"keyClasses"`
+}
+
+// KeyClassPolicy holds the rules for the keys of one class.
+type KeyClassPolicy struct {
+	// RotationWindow bounds how long a key of the class may serve before it is
+	// rotated (see docs/policy.md).
+	RotationWindow *DurationRange `yaml:"rotationWindow"`
+	// MinStrength is the weakest hardware evidence accepted for a key of the
+	// class: one of software, self-reported, tpm-certified, vendor-attested.
+	MinStrength attest.Strength `yaml:"minStrength"`
+	// Jurisdictions lists where the keys of the class, the HSMs that hold them
+	// and the log may reside, e.g. [EU].
+	Jurisdictions []string `yaml:"jurisdictions"`
+}
+
+// DurationRange is a closed range of durations, written like "90d" or "2160h".
+type DurationRange struct {
+	Min Duration `yaml:"min"`
+	Max Duration `yaml:"max"`
+}
+
+// Duration is a time.Duration that also accepts a whole number of days ("90d")
+// or years of 365 days ("3y").
+type Duration time.Duration
+
+// UnmarshalYAML decodes a duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	v, err := ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// ParseDuration parses a Go duration ("720h"), whole days ("90d") or whole
+// years of 365 days ("3y"). The result must be positive.
+func ParseDuration(s string) (time.Duration, error) {
+	var d time.Duration
+	var err error
+	if n, unit, ok := strings.Cut(s, "d"); ok && unit == "" {
+		d, err = wholeUnits(n, 24*time.Hour)
+	} else if n, unit, ok := strings.Cut(s, "y"); ok && unit == "" {
+		d, err = wholeUnits(n, 365*24*time.Hour)
+	} else {
+		d, err = time.ParseDuration(s)
+	}
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("duration %q: want a positive duration such as 90d, 3y or 720h", s)
+	}
+	return d, nil
+}
+
+func wholeUnits(n string, unit time.Duration) (time.Duration, error) {
+	v, err := strconv.ParseUint(n, 10, 16)
+	if err != nil || v == 0 {
+		return 0, errors.New("not a whole number")
+	}
+	return time.Duration(v) * unit, nil
 }
 
 // RotationPolicy holds the rules every rotation must meet.
@@ -75,6 +147,29 @@ func (p *Policy) validate() error {
 	if r.RequireSmokeTest == nil {
 		t := true
 		r.RequireSmokeTest = &t
+	}
+	for _, name := range slices.Sorted(maps.Keys(p.KeyClasses)) {
+		if err := p.KeyClasses[name].validate(); err != nil {
+			return fmt.Errorf("%w: keyClasses.%s.%w", ErrPolicy, name, err)
+		}
+	}
+	return nil
+}
+
+func (c *KeyClassPolicy) validate() error {
+	if c == nil {
+		return errors.New("empty: give the class at least one rule")
+	}
+	if w := c.RotationWindow; w != nil && (w.Min == 0 || w.Max == 0 || w.Min > w.Max) {
+		return errors.New("rotationWindow: want 0 < min <= max")
+	}
+	if c.MinStrength != "" && !c.MinStrength.AtLeast(attest.Software) {
+		return fmt.Errorf("minStrength %q: want one of software, self-reported, tpm-certified, vendor-attested", c.MinStrength)
+	}
+	for i, j := range c.Jurisdictions {
+		if j == "" || strings.TrimSpace(j) != j {
+			return fmt.Errorf("jurisdictions[%d] %q is not a jurisdiction name", i, j)
+		}
 	}
 	return nil
 }
