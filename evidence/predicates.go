@@ -232,18 +232,40 @@ func (e *LifecycleEvent) checkRetention() error {
 // one, the vendor's signed attestation and its certificate chain.
 type HSMAttestation struct {
 	At
-	// Format names the evidence: "pkcs11-attributes" (self-reported by a token),
-	// "marvell-cavium-v1-compressed", "luna-pkc".
+	// Format names the evidence: one of HSMFormats. "pkcs11-attributes" is
+	// self-reported by a token; the others are signed by the HSM's vendor key.
 	Format string `json:"format"`
 	// Token identifies the module: manufacturer, model, serial, versions.
 	Token TokenInfo `json:"token"`
+	// KeyURI is the key's PKCS #11 URI (RFC 7512), e.g.
+	// "pkcs11:token=custody;object=hot-1;type=private" (pkcs11-attributes).
+	KeyURI string `json:"keyUri,omitempty"`
 	// Attributes are the key's PKCS#11 attributes as the token reports them.
 	Attributes KeyAttributes `json:"attributes"`
+	// PublicKey is the key's DER SubjectPublicKeyInfo as the token reports it
+	// (pkcs11-attributes; required there).
+	PublicKey []byte `json:"publicKey,omitempty"`
+	// ProofOfPossession is a signature the key made over a fresh nonce when the
+	// record was collected (pkcs11-attributes; required there).
+	ProofOfPossession *ProofOfPossession `json:"proofOfPossession,omitempty"`
 	// Attestation is the vendor's attestation blob, if any.
 	Attestation []byte `json:"attestation,omitempty"`
 	// Certificates is the vendor chain (DER), leaf first, if any.
 	Certificates [][]byte `json:"certificates,omitempty"`
+	// CSR is a certificate request made with the key (luna-pkc, optional): the
+	// vendor confirmation must be of the key of the CSR.
+	CSR []byte `json:"csr,omitempty"`
 }
+
+// HSM attestation formats.
+const (
+	HSMFormatPKCS11  = "pkcs11-attributes"
+	HSMFormatMarvell = "marvell-cavium-v1-compressed"
+	HSMFormatLuna    = "luna-pkc"
+)
+
+// HSMFormats lists the formats of HSMAttestation.
+var HSMFormats = []string{HSMFormatPKCS11, HSMFormatMarvell, HSMFormatLuna}
 
 // TokenInfo identifies a cryptographic token (PKCS#11 CK_TOKEN_INFO and CK_INFO).
 type TokenInfo struct {
@@ -253,37 +275,94 @@ type TokenInfo struct {
 	HardwareVersion string `json:"hardwareVersion,omitempty"`
 	FirmwareVersion string `json:"firmwareVersion,omitempty"`
 	Library         string `json:"library,omitempty"`
+	// Label is the token label (CK_TOKEN_INFO.label).
+	Label string `json:"label,omitempty"`
+	// LibraryVersion and CryptokiVersion are from CK_INFO.
+	LibraryVersion  string `json:"libraryVersion,omitempty"`
+	CryptokiVersion string `json:"cryptokiVersion,omitempty"`
 }
 
 // KeyAttributes are the PKCS#11 attributes that decide whether a key can leave
-// its hardware.
+// its hardware, and those that describe it.
 type KeyAttributes struct {
-	KeyType          string `json:"keyType"`
+	// Class is the object class, e.g. "PRIVATE_KEY".
+	Class string `json:"class,omitempty"`
+	// KeyType is "EC", "RSA" or "EC_EDWARDS" (CKA_KEY_TYPE without CKK_).
+	KeyType string `json:"keyType"`
+	// Curve is the curve of an EC or EC_EDWARDS key: "P-256", "P-384",
+	// "secp256k1", "Ed25519".
+	Curve string `json:"curve,omitempty"`
+	// Label and ID are CKA_LABEL and CKA_ID (hex).
+	Label            string `json:"label,omitempty"`
+	ID               string `json:"id,omitempty"`
 	Sensitive        bool   `json:"sensitive"`
 	Extractable      bool   `json:"extractable"`
 	NeverExtractable bool   `json:"neverExtractable"`
 	AlwaysSensitive  bool   `json:"alwaysSensitive"`
 	Local            bool   `json:"local"`
+	// KeyGenMechanism is CKA_KEY_GEN_MECHANISM, e.g. "CKM_EC_KEY_PAIR_GEN";
+	// "CK_UNAVAILABLE_INFORMATION" for an imported key.
+	KeyGenMechanism string `json:"keyGenMechanism,omitempty"`
+	// Token, Private, Modifiable and WrapWithTrusted are CKA_TOKEN,
+	// CKA_PRIVATE, CKA_MODIFIABLE and CKA_WRAP_WITH_TRUSTED.
+	Token           bool `json:"token,omitempty"`
+	Private         bool `json:"private,omitempty"`
+	Modifiable      bool `json:"modifiable,omitempty"`
+	WrapWithTrusted bool `json:"wrapWithTrusted,omitempty"`
+}
+
+// ProofOfPossession is a signature by the key over a nonce the collector chose.
+type ProofOfPossession struct {
+	// Nonce is the fresh random data signed (at least 16 bytes).
+	Nonce []byte `json:"nonce"`
+	// Mechanism is the PKCS #11 mechanism used: "CKM_ECDSA" over SHA-256(nonce),
+	// "CKM_EDDSA" over the nonce, "CKM_SHA256_RSA_PKCS" over the nonce.
+	Mechanism string `json:"mechanism"`
+	// Signature is the signature as the token returned it (ECDSA: r||s).
+	Signature []byte `json:"signature"`
 }
 
 func (*HSMAttestation) PredicateType() string { return PredicateHSMAttestation }
 
 func (a *HSMAttestation) validate(s *Statement) error {
-	return errors.Join(a.check(), oneSubject(s), required("format", a.Format),
-		required("token.serial", a.Token.Serial), required("attributes.keyType", a.Attributes.KeyType))
+	var errs []error
+	known := false
+	for _, f := range HSMFormats {
+		known = known || f == a.Format
+	}
+	if a.Format != "" && !known {
+		errs = append(errs, fmt.Errorf("format %q is not one of %v", a.Format, HSMFormats))
+	}
+	if p := a.ProofOfPossession; p != nil && (len(p.Nonce) == 0 || len(p.Signature) == 0 || p.Mechanism == "") {
+		errs = append(errs, errors.New("proofOfPossession needs nonce, mechanism and signature"))
+	}
+	return errors.Join(append(errs, a.check(), oneSubject(s), required("format", a.Format),
+		required("token.serial", a.Token.Serial), required("attributes.keyType", a.Attributes.KeyType))...)
 }
+
+// TPM attestation kinds.
+const (
+	TPMKindCertify = "certify"
+	TPMKindQuote   = "quote"
+)
 
 // TPMAttestation records a TPM 2.0 quote or certification of a key.
 type TPMAttestation struct {
 	At
+	// Kind is "certify" (TPM2_Certify of the subject key) or "quote"
+	// (TPM2_Quote of the platform's PCRs).
+	Kind string `json:"kind"`
 	// Attest is the TPMS_ATTEST structure the TPM signed.
 	Attest []byte `json:"attest"`
 	// Signature is the TPMT_SIGNATURE over Attest by the attestation key.
 	Signature []byte `json:"signature"`
 	// AKPublic is the attestation key's TPMT_PUBLIC.
 	AKPublic []byte `json:"akPublic"`
-	// KeyPublic is the certified key's TPMT_PUBLIC (TPM2_Certify), if any.
+	// KeyPublic is the certified key's TPMT_PUBLIC (certify: required).
 	KeyPublic []byte `json:"keyPublic,omitempty"`
+	// PCRValues are the values of the quoted PCRs in selection order (quote:
+	// required).
+	PCRValues [][]byte `json:"pcrValues,omitempty"`
 	// Nonce is the verifier-chosen qualifying data.
 	Nonce []byte `json:"nonce"`
 }
@@ -294,6 +373,18 @@ func (a *TPMAttestation) validate(s *Statement) error {
 	var errs []error
 	if len(a.Attest) == 0 || len(a.Signature) == 0 || len(a.AKPublic) == 0 || len(a.Nonce) == 0 {
 		errs = append(errs, errors.New("attest, signature, akPublic and nonce are required"))
+	}
+	switch a.Kind {
+	case TPMKindCertify:
+		if len(a.KeyPublic) == 0 || len(a.PCRValues) != 0 {
+			errs = append(errs, errors.New("a certify record needs keyPublic and has no pcrValues"))
+		}
+	case TPMKindQuote:
+		if len(a.PCRValues) == 0 || len(a.KeyPublic) != 0 {
+			errs = append(errs, errors.New("a quote record needs pcrValues and has no keyPublic"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("kind %q, want %q or %q", a.Kind, TPMKindCertify, TPMKindQuote))
 	}
 	return errors.Join(append(errs, a.check(), oneSubject(s))...)
 }
