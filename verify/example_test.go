@@ -35,6 +35,7 @@ func ExampleVerifier_VerifyBundle() {
 	// PASS entries.binding
 	// SKIP checkpoint.consistency
 	// PASS rotation.structure
+	// SKIP keys.hardware
 	// SKIP log.completeness
 	// verified: true
 }

@@ -56,6 +56,9 @@ type Result struct {
 	Rotation string `json:"rotation,omitempty"`
 	// Checks are the checks in the order they ran.
 	Checks []Check `json:"checks"`
+	// Hardware is what the hardware evidence established about the rotation's
+	// new key (and old key, if it has any), when keys.hardware ran.
+	Hardware []KeyHardware `json:"hardware,omitempty"`
 }
 
 // Check returns the named check, or nil.

@@ -32,6 +32,9 @@ type TrustFile struct {
 	Principals []TrustedPrincipal `json:"principals"`
 	// BundleSigners are the operators whose signature on a bundle is trusted.
 	BundleSigners []TrustedSigner `json:"bundleSigners"`
+	// Hardware holds the vendor roots and TPM attestation keys hardware
+	// evidence is verified against (verify/hardware.go).
+	Hardware *HardwareTrust `json:"hardware,omitempty"`
 }
 
 // TrustedLog is a log by its checkpoint origin and note verifier key.
@@ -119,6 +122,8 @@ type Trust struct {
 	records keySet // collectors and principals
 	bundles keySet // bundle signers
 	byID    map[string]*Holder
+	// hardware verifies hardware evidence (verify/hardware.go).
+	hardware *hardware
 }
 
 type keySet struct {
@@ -264,6 +269,11 @@ func NewTrust(f *TrustFile) (*Trust, error) {
 		}
 		t.bundles.add(&Holder{ID: s.ID, Kind: "bundle-signer", Key: k})
 	}
+	hw, err := newHardware(f.Hardware)
+	if err != nil {
+		return nil, err
+	}
+	t.hardware = hw
 	return t, nil
 }
 

@@ -184,7 +184,7 @@ type job struct {
 
 func (v *Verifier) verify(in io.Reader, opts Options, res *Result) error {
 	skipRest := func(after string) {
-		for _, n := range []string{CheckBundleFormat, CheckCheckpointSignature, CheckEntriesInclusion, CheckEntriesSignature, CheckEntriesBinding, CheckConsistency, CheckRotationStructure, CheckLogCompleteness} {
+		for _, n := range []string{CheckBundleFormat, CheckCheckpointSignature, CheckEntriesInclusion, CheckEntriesSignature, CheckEntriesBinding, CheckConsistency, CheckRotationStructure, CheckLogCompleteness, CheckKeysHardware} {
 			if res.Check(n) == nil {
 				res.skip(n, "not run: "+after+" failed")
 			}
@@ -257,8 +257,10 @@ func (v *Verifier) verify(in io.Reader, opts Options, res *Result) error {
 	v.checkConsistency(m, r.cp, r.log, opts, res)
 	if entries == nil {
 		res.skip(CheckRotationStructure, "not run: entries failed verification")
+		res.skip(CheckKeysHardware, "not run: entries failed verification")
 	} else {
 		v.checkStructure(m.Rotation, entries, res)
+		v.checkHardware(m.Rotation, entries, res)
 	}
 	if opts.Log == nil {
 		res.skip(CheckLogCompleteness, "no log given (--log DIR)")
