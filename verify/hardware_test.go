@@ -167,7 +167,7 @@ func pkcs11Record(at time.Time, edit func(*evidence.KeyAttributes)) func(p *scen
 			edit(&attrs)
 		}
 		return []scenario.Record{{Key: r.NewKey, Pred: &evidence.HSMAttestation{At: evidence.AtTime(at), Format: evidence.HSMFormatPKCS11,
-			Token: evidence.TokenInfo{Manufacturer: "SoftHSM project", Model: "SoftHSM v2", Serial: "0a1b2c3d", Label: "custody"},
+			Token:  evidence.TokenInfo{Manufacturer: "SoftHSM project", Model: "SoftHSM v2", Serial: "0a1b2c3d", Label: "custody"},
 			KeyURI: "pkcs11:token=custody;object=hot-1;type=private", Attributes: attrs, PublicKey: spki,
 			ProofOfPossession: &evidence.ProofOfPossession{Nonce: n, Mechanism: "CKM_ECDSA", Signature: sig}}}}, nil
 	}
