@@ -363,16 +363,19 @@ type TPMAttestation struct {
 	// PCRValues are the values of the quoted PCRs in selection order (quote:
 	// required).
 	PCRValues [][]byte `json:"pcrValues,omitempty"`
-	// Nonce is the verifier-chosen qualifying data.
-	Nonce []byte `json:"nonce"`
+	// Nonce is the verifier-chosen qualifying data (quote: required).
+	Nonce []byte `json:"nonce,omitempty"`
 }
 
 func (*TPMAttestation) PredicateType() string { return PredicateTPMAttestation }
 
 func (a *TPMAttestation) validate(s *Statement) error {
 	var errs []error
-	if len(a.Attest) == 0 || len(a.Signature) == 0 || len(a.AKPublic) == 0 || len(a.Nonce) == 0 {
-		errs = append(errs, errors.New("attest, signature, akPublic and nonce are required"))
+	if len(a.Attest) == 0 || len(a.Signature) == 0 || len(a.AKPublic) == 0 {
+		errs = append(errs, errors.New("attest, signature and akPublic are required"))
+	}
+	if a.Kind == TPMKindQuote && len(a.Nonce) == 0 {
+		errs = append(errs, errors.New("a quote record needs a nonce"))
 	}
 	switch a.Kind {
 	case TPMKindCertify:

@@ -254,8 +254,9 @@ func (v *Verifier) checkHardware(r evidence.Rotation, entries []verifiedEntry, r
 		if i < 0 {
 			continue
 		}
-		if t, ok := e.pred.(*evidence.TPMAttestation); ok {
-			// A nonce is used once: the same nonce twice is a replayed quote.
+		if t, ok := e.pred.(*evidence.TPMAttestation); ok && t.Kind == evidence.TPMKindQuote {
+			// A quote's nonce is used once: the same nonce twice is a replay.
+			// (A certification's facts are immutable; its nonce may repeat.)
 			if prev, dup := nonces[string(t.Nonce)]; dup {
 				f.add(fmt.Errorf("%w: entry %d: TPM nonce %x already used by entry %d (replay)", ErrHardware, e.index, t.Nonce, prev))
 			}

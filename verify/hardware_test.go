@@ -125,18 +125,28 @@ func TestHardwareUntrustedAK(t *testing.T) {
 	hwCheck(t, res, verify.Fail, "is enrolled from")
 }
 
-// ATTACKS.md 23 across records: the same TPM nonce twice is a replay.
+// ATTACKS.md 23 across records: the same quote nonce twice is a replay.
 func TestHardwareNonceReplay(t *testing.T) {
 	fake := tpmfake.New()
-	hw := &verify.HardwareTrust{TPMAttestationKeys: []verify.TrustedTPMKey{{ID: "ak", PublicArea: fake.AKPublic()}}}
+	hw := &verify.HardwareTrust{TPMAttestationKeys: []verify.TrustedTPMKey{{ID: "ak", PublicArea: fake.AKPublic()}},
+		TPMQuotePCRs: &verify.TrustedPCRSelection{Bank: "sha256", PCRs: []int{0, 7}}}
+	values := [][]byte{make([]byte, 32), make([]byte, 32)}
+	quote := func(at time.Time, n []byte) evidence.Predicate {
+		a, sig := fake.Quote([]int{0, 7}, values, n)
+		return &evidence.TPMAttestation{At: evidence.AtTime(at), Kind: evidence.TPMKindQuote, Attest: a, Signature: sig,
+			AKPublic: fake.AKPublic(), PCRValues: values, Nonce: n}
+	}
 	n := nonce()
-	one, two := tpmCertify(fake, scenario.Start.Add(3*time.Hour), n), tpmCertify(fake, scenario.Start.Add(4*time.Hour), n)
 	res := verifyHW(t, scenario.HardwareOptions{Hardware: hw, Records: func(p *scenario.Parties, r evidence.Rotation) ([]scenario.Record, error) {
-		a, _ := one(p, r)
-		b, _ := two(p, r)
-		return append(a, b...), nil
+		return []scenario.Record{{Key: r.NewKey, Pred: quote(scenario.Start.Add(3*time.Hour), n)}, {Key: r.NewKey, Pred: quote(scenario.Start.Add(4*time.Hour), n)}}, nil
 	}})
 	hwCheck(t, res, verify.Fail, "already used by entry", "replay")
+	// Distinct nonces: both quotes verify, and a quote does not make the key
+	// TPM-certified (it attests a platform, not a key).
+	res = verifyHW(t, scenario.HardwareOptions{Hardware: hw, Records: func(p *scenario.Parties, r evidence.Rotation) ([]scenario.Record, error) {
+		return []scenario.Record{{Key: r.NewKey, Pred: quote(scenario.Start.Add(3*time.Hour), nonce())}, {Key: r.NewKey, Pred: quote(scenario.Start.Add(4*time.Hour), nonce())}}, nil
+	}})
+	hwCheck(t, res, verify.Pass, "software (2 records)")
 }
 
 func TestHardwareNoEvidence(t *testing.T) {

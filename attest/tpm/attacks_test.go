@@ -137,11 +137,21 @@ func TestAttack23Nonce(t *testing.T) {
 	mustFail(t, v.Verify(ev), tpm.CheckNonce, tpm.ErrNonce)
 	mustFail(t, v.Verify(f.quote(t, []int{0, 1, 7}, pcrValues(), nil)), tpm.CheckNonce, tpm.ErrNonce)
 	mustFail(t, v.Verify(f.quote(t, []int{0, 1, 7}, pcrValues(), []byte("short"))), tpm.CheckNonce, tpm.ErrNonce)
+	// A certification without a nonce, or with a short fixed one, passes (its
+	// facts are immutable), but a stated nonce that is not its extraData fails.
 	_, pub := key(t, residentAttrs)
-	res := v.Verify(f.certify(t, pub, nil))
+	if res := v.Verify(f.certify(t, pub, nil)); !res.Verified {
+		t.Errorf("a certification without a nonce: %v", res.Err())
+	}
+	c := f.certify(t, pub, nil)
+	c.Nonce = testNonce
+	res := v.Verify(c)
 	mustFail(t, res, tpm.CheckNonce, tpm.ErrNonce)
 	if res.Strength != attest.Unverified {
-		t.Errorf("a certification without a nonce has strength %s", res.Strength)
+		t.Errorf("a certification with a wrong nonce has strength %s", res.Strength)
+	}
+	if res := v.Verify(f.certify(t, pub, []byte{0, 0xff, 0x55, 0xaa})); !res.Verified {
+		t.Errorf("a certification with tpm2_certify's fixed nonce: %v", res.Err())
 	}
 }
 

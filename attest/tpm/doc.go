@@ -23,7 +23,9 @@
 //     is refused).
 //   - tpm.nonce: extraData equals the verifier-chosen nonce, which is at least
 //     MinNonce bytes (ATTACKS.md 23); ExpectedNonce, if the caller gives one,
-//     must be that nonce.
+//     must be that nonce. A quote always needs one; a certification's facts
+//     are immutable, so its nonce may be short, fixed or empty (tpm2_certify
+//     before tpm2-tools 5.5 always uses 00ff55aa), but it must be its extraData.
 //   - Certify: tpm.name: the certified Name is the Name (nameAlg || H(TPMT_PUBLIC))
 //     of the key's public area, so the attributes read from it are the key's;
 //     key.non-export: fixedTPM, fixedParent and sensitiveDataOrigin are set

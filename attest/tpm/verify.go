@@ -256,8 +256,24 @@ func (v *Verifier) verify(ev Evidence, res *attest.Result) {
 	} else {
 		res.Record(CheckSignature, verifySignature(ak, sig, ev.Attest), "TPMT_SIGNATURE over the TPMS_ATTEST verifies with the AK")
 	}
-	res.Record(CheckNonce, checkNonce(a.ExtraData.Buffer, ev.Nonce, ev.ExpectedNonce),
-		fmt.Sprintf("extraData is the %d-byte nonce %s", len(ev.Nonce), shortHex(ev.Nonce)))
+	if ev.Kind == KindCertify {
+		// A certification states immutable facts about a key (its Name and
+		// attributes), so a replayed one proves nothing new: its nonce may be
+		// short or fixed (tpm2_certify before tpm2-tools 5.5 always uses
+		// 00ff55aa), but it must be what the record states. Quotes, whose PCRs
+		// change, need a fresh nonce of at least MinNonce bytes.
+		var err error
+		switch {
+		case !bytes.Equal(a.ExtraData.Buffer, ev.Nonce):
+			err = fmt.Errorf("%w: extraData %s is not the nonce %s", ErrNonce, shortHex(a.ExtraData.Buffer), shortHex(ev.Nonce))
+		case ev.ExpectedNonce != nil && !bytes.Equal(ev.Nonce, ev.ExpectedNonce):
+			err = fmt.Errorf("%w: nonce %s is not the one issued, %s", ErrNonce, shortHex(ev.Nonce), shortHex(ev.ExpectedNonce))
+		}
+		res.Record(CheckNonce, err, fmt.Sprintf("extraData is the record's nonce %s (a certification's facts are immutable; any nonce is accepted)", shortHex(ev.Nonce)))
+	} else {
+		res.Record(CheckNonce, checkNonce(a.ExtraData.Buffer, ev.Nonce, ev.ExpectedNonce),
+			fmt.Sprintf("extraData is the %d-byte nonce %s", len(ev.Nonce), shortHex(ev.Nonce)))
+	}
 
 	switch ev.Kind {
 	case KindCertify:
