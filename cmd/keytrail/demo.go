@@ -22,13 +22,18 @@ import (
 
 func demoCommand() *cobra.Command {
 	var dir string
+	var hw demoHardware
 	c := &cobra.Command{
 		Use:   "demo --dir DIR",
 		Short: "Run one complete key rotation end to end, with no server and no install",
 		Long: `Run one complete key rotation end to end on the embedded ledger:
 
   1. create keys: the log's checkpoint key, the operator's bundle key, a rotation
-     service (collector), a requester and two approvers, an old and a new wallet key;
+     service (collector), a requester and two approvers, an old wallet key, and
+     the new wallet key inside hardware: in the in-process TPM 2.0 simulator
+     (no install), certified by its attestation key and verified as
+     tpm-certified; or, with --hsm and --module, in a PKCS #11 token such as
+     SoftHSM2, verified as self-reported;
   2. create an embedded ledger in DIR/log (a tlog-tiles directory);
   3. record and log the rotation: request, create, smoke test, two approvals,
      promote, disable (plus unrelated traffic);
@@ -39,20 +44,28 @@ func demoCommand() *cobra.Command {
 
 Private keys are written to DIR/keys (mode 0600). DIR must not already hold a demo.`,
 		Example: `  keytrail demo --dir ./demo
+  softhsm2-util --init-token --free --label custody --pin 1234 --so-pin 5678
+  KEYTRAIL_PIN=1234 keytrail demo --dir ./demo-hsm --hsm 'pkcs11:token=custody;object=hot-1' --module /usr/lib/softhsm/libsofthsm2.so
   keytrail verify bundle --trust demo/trust.json --policy demo/policy.yaml --log demo/log demo/bundles/*.json`,
 		Args: cli.ExactArgs(0, "none"),
 		RunE: func(c *cobra.Command, _ []string) error {
 			if dir == "" {
 				return cli.Usage("--dir is required")
 			}
-			return runDemo(c.Context(), dir, c.OutOrStdout(), c.ErrOrStderr())
+			if (hw.uri == "") != (hw.module == "") {
+				return cli.Usage("--hsm and --module go together")
+			}
+			return runDemo(c.Context(), dir, hw, c.OutOrStdout(), c.ErrOrStderr())
 		},
 	}
 	c.Flags().StringVar(&dir, "dir", "", "directory to create the demo in (required)")
+	c.Flags().StringVar(&hw.uri, "hsm", "", "make the new key in this PKCS #11 token instead of the TPM simulator: a URI naming the token and the new key's label, e.g. 'pkcs11:token=custody;object=hot-1'")
+	c.Flags().StringVar(&hw.module, "module", "", "the PKCS #11 module for --hsm, e.g. /usr/lib/softhsm/libsofthsm2.so")
+	c.Flags().StringVar(&hw.pinEnv, "pin-env", "KEYTRAIL_PIN", "the environment variable holding the token's user PIN (--hsm)")
 	return c
 }
 
-func runDemo(ctx context.Context, dir string, stdout, stderr io.Writer) (err error) {
+func runDemo(ctx context.Context, dir string, hw demoHardware, stdout, stderr io.Writer) (err error) {
 	if ents, err := os.ReadDir(dir); err == nil && len(ents) > 0 {
 		return &cli.Error{Code: cli.ExitUsage, Err: fmt.Errorf("%s is not empty", dir), Hint: "pick a new --dir, or remove the old demo"}
 	}
@@ -66,6 +79,12 @@ func runDemo(ctx context.Context, dir string, stdout, stderr io.Writer) (err err
 	if err != nil {
 		return err
 	}
+	now := time.Now().UTC().Truncate(time.Second)
+	nk, err := hw.newKey(ctx, now, step)
+	if err != nil {
+		return err
+	}
+	p.NewRef = nk.ref
 	keys := filepath.Join(dir, "keys")
 	if err := writeFileAtomic(filepath.Join(keys, "log.key"), []byte(p.LogKey+"\n"), 0o600); err != nil {
 		return err
@@ -92,7 +111,6 @@ func runDemo(ctx context.Context, dir string, stdout, stderr io.Writer) (err err
 		}
 	}()
 
-	now := time.Now().UTC().Truncate(time.Second)
 	rot := p.Rotation(fmt.Sprintf("rot-%s-hot-1", now.Format("20060102T150405Z")), now.Add(-12*time.Hour))
 	step("recording rotation %s: %s -> %s", rot.ID, rot.OldKey.ID, rot.NewKey.ID)
 	other, err := scenario.OtherKeyEvent(p, rot)
@@ -111,6 +129,21 @@ func runDemo(ctx context.Context, dir string, stdout, stderr io.Writer) (err err
 			return fmt.Errorf("append %s: %w", s.Event.Event, err)
 		}
 		fmt.Fprintf(stderr, "    %-6d %-10s %-36s by %s\n", idx, s.Event.Event, s.Key.ID, s.By.ID)
+	}
+	for _, r := range nk.records {
+		st, err := evidence.NewStatement(r.pred, r.key)
+		if err != nil {
+			return err
+		}
+		env, err := evidence.SignStatement(ctx, st, p.Collector.Signer)
+		if err != nil {
+			return err
+		}
+		idx, err := l.Append(ctx, env)
+		if err != nil {
+			return fmt.Errorf("append %s: %w", r.what, err)
+		}
+		fmt.Fprintf(stderr, "    %-6d %-10s %-36s by %s\n", idx, r.what, r.key.ID, p.Collector.ID)
 	}
 
 	bundlePath := filepath.Join(dir, "bundles", rot.ID+".json")
@@ -131,7 +164,10 @@ func runDemo(ctx context.Context, dir string, stdout, stderr io.Writer) (err err
 	if err != nil {
 		return err
 	}
-	trustJSON, err := strictjson.MarshalIndent(p.TrustFile())
+	tf := p.TrustFile()
+	tf.Collectors[0].PredicateTypes = append(tf.Collectors[0].PredicateTypes, evidence.PredicateHSMAttestation, evidence.PredicateTPMAttestation)
+	tf.Hardware = nk.trust
+	trustJSON, err := strictjson.MarshalIndent(tf)
 	if err != nil {
 		return err
 	}
@@ -139,7 +175,7 @@ func runDemo(ctx context.Context, dir string, stdout, stderr io.Writer) (err err
 		bundlePath: signed,
 		filepath.Join(dir, "rotations", rot.ID+".json"): append(rotJSON, '\n'),
 		filepath.Join(dir, "trust.json"):                append(trustJSON, '\n'),
-		filepath.Join(dir, "policy.yaml"):               []byte(scenario.PolicyYAML),
+		filepath.Join(dir, "policy.yaml"):               []byte(nk.policy),
 	} {
 		if err := writeFileAtomic(path, data, 0o644); err != nil {
 			return err
@@ -151,7 +187,7 @@ func runDemo(ctx context.Context, dir string, stdout, stderr io.Writer) (err err
 	if err != nil {
 		return err
 	}
-	policy, err := verify.ParsePolicy([]byte(scenario.PolicyYAML))
+	policy, err := verify.ParsePolicy([]byte(nk.policy))
 	if err != nil {
 		return err
 	}

@@ -412,7 +412,26 @@ func (t *Token) Collect(ctx context.Context, u *URI, now time.Time) (*Collected,
 		Attributes: a, PublicKey: spki, ProofOfPossession: pop,
 	}
 	t.log.Info("collected key", "uri", keyURI.String(), "key", k.Digest, "local", a.Local, "neverExtractable", a.NeverExtractable)
-	return &Collected{Record: rec, Key: evidence.KeyRef{ID: keyURI.String(), SPKISHA256: k.Digest}, Public: pub}, nil
+	return &Collected{Record: rec, Key: evidence.KeyRef{ID: KeyID(t.info.Serial, string(label)), SPKISHA256: k.Digest}, Public: pub}, nil
+}
+
+// KeyID is the ID records give a token's key: "pkcs11:SERIAL/LABEL", with
+// every byte outside [A-Za-z0-9._-] percent-encoded (keytrail key IDs allow
+// no ";"). The record's keyUri keeps the full PKCS #11 URI.
+func KeyID(serial, label string) string {
+	esc := func(s string) string {
+		var b strings.Builder
+		for i := 0; i < len(s); i++ {
+			c := s[i]
+			if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-' {
+				b.WriteByte(c)
+			} else {
+				fmt.Fprintf(&b, "%%%02X", c)
+			}
+		}
+		return b.String()
+	}
+	return "pkcs11:" + esc(serial) + "/" + esc(label)
 }
 
 // prove signs a fresh 32-byte nonce with the key and checks the signature.

@@ -135,7 +135,7 @@ func TestSoftHSMKeytrailKeys(t *testing.T) {
 			if !res.Verified || res.Strength != attest.SelfReported {
 				t.Fatalf("verified=%v strength=%s: %v", res.Verified, res.Strength, res.Err())
 			}
-			if !strings.Contains(c.Record.KeyURI, "object="+label) || c.Record.Token.Serial == "" {
+			if !strings.Contains(c.Record.KeyURI, "object="+label) || c.Record.Token.Serial == "" || c.Key.ID != pkcs11.KeyID(c.Record.Token.Serial, label) {
 				t.Errorf("record %s / %+v", c.Record.KeyURI, c.Record.Token)
 			}
 		})
