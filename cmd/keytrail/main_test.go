@@ -29,6 +29,12 @@ func TestMain(m *testing.M) {
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
+		// $TESTDATA is the repository's testdata (vendor attestation samples).
+		Setup: func(env *testscript.Env) error {
+			abs, err := filepath.Abs(filepath.Join("..", "..", "testdata"))
+			env.Setenv("TESTDATA", abs)
+			return err
+		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"exits":  cmdExits,
 			"tamper": cmdTamper,
