@@ -80,7 +80,7 @@ func runDemo(ctx context.Context, dir string, hw demoHardware, stdout, stderr io
 		return err
 	}
 	now := time.Now().UTC().Truncate(time.Second)
-	nk, err := hw.newKey(ctx, now, step)
+	nk, err := hw.newKey(ctx, p, now, step)
 	if err != nil {
 		return err
 	}

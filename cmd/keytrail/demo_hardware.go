@@ -38,9 +38,13 @@ func demoPolicy(min attest.Strength) string {
 }
 
 // newKey makes the new key in the TPM simulator, or in the PKCS #11 token.
-func (h demoHardware) newKey(ctx context.Context, now time.Time, step func(string, ...any)) (*demoKey, error) {
+func (h demoHardware) newKey(ctx context.Context, p *scenario.Parties, now time.Time, step func(string, ...any)) (*demoKey, error) {
 	if h.uri != "" {
 		return h.pkcs11Key(ctx, now, step)
+	}
+	if !tpm.SimulatorAvailable {
+		step("this keytrail was built without cgo: no TPM simulator, the new key stays in software")
+		return &demoKey{ref: p.NewRef, policy: demoPolicy(attest.Software)}, nil
 	}
 	step("creating the new key inside the in-process TPM 2.0 simulator")
 	dev, err := tpm.OpenSimulator(nil)
