@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -21,6 +20,8 @@ import (
 	"github.com/keytrail/keytrail/cmd/internal/cli"
 	"github.com/keytrail/keytrail/collectors/tpm"
 	"github.com/keytrail/keytrail/evidence"
+	"github.com/keytrail/keytrail/internal/strictjson"
+	"github.com/keytrail/keytrail/verify"
 )
 
 func collectCommand() *cobra.Command {
@@ -138,10 +139,15 @@ sensitiveDataOrigin) inside a TPM, certify the key with TPM2_Certify and quote
 the PCRs with TPM2_Quote, each over a fresh nonce, and record both as
 tpm-attestation records about the key.
 
-The AK must be enrolled in the trust file (hardware.tpmAttestationKeys) for the
-records to verify: --ak-out writes its public area (base64 TPMT_PUBLIC, the
-value the trust file takes). Keys are transient: for a TPM's persistent keys,
-use tpm2-tools and 'keytrail collect import --format tpm2-certify'.`,
+Before anything is recorded, the AK is shown to be resident in the TPM by
+credential activation: a credential made in software for the AK's Name under
+the TPM's endorsement key (TCG ECC EK template) must be activated by the TPM.
+The AK must then be enrolled in the trust file (hardware.tpmAttestationKeys)
+for the records to verify: --ak-out writes the trust file entry. The AK is a
+primary key, the same on every run until the TPM is cleared; the certified key
+is transient: for a TPM's persistent keys, use tpm2-tools and 'keytrail
+collect import --format tpm2-certify'. keytrail does not check the EK's
+certificate: compare the EK with the TPM vendor's certificate before enrolling.`,
 		Example: `  swtpm socket --tpm2 --tpmstate dir=/tmp/tpm --server type=tcp,port=2321 --ctrl type=tcp,port=2322 --flags not-need-init,startup-clear &
   keytrail collect tpm --tcp 127.0.0.1:2321 --signer collector.pem --ak-out ak.b64 -o records.jsonl
   keytrail collect tpm --device /dev/tpmrm0 --signer collector.pem --ledger ./keytrail-log --log-key log.key`,
@@ -182,7 +188,11 @@ use tpm2-tools and 'keytrail collect import --format tpm2-certify'.`,
 				return err
 			}
 			if akOut != "" {
-				if err := writeFileAtomic(akOut, []byte(encodeB64(ak)+"\n"), 0o644); err != nil {
+				entry, err := strictjson.MarshalIndent(verify.TrustedTPMKey{ID: "tpm AK " + shortDigest(ak), PublicArea: ak})
+				if err != nil {
+					return err
+				}
+				if err := writeFileAtomic(akOut, append(entry, '\n'), 0o644); err != nil {
 					return err
 				}
 			}
@@ -195,7 +205,7 @@ use tpm2-tools and 'keytrail collect import --format tpm2-certify'.`,
 	c.Flags().StringVar(&device, "device", "", "a TPM device, e.g. /dev/tpmrm0")
 	c.Flags().StringVar(&keyID, "key-id", "", "the key's ID in records (default tpm:<first 16 hex digits of its key digest>)")
 	c.Flags().StringVar(&pcrs, "quote-pcrs", "sha256:0,1,2,3,7", "the PCRs to quote, BANK:N,N,...; empty for no quote")
-	c.Flags().StringVar(&akOut, "ak-out", "", "write the AK's public area (base64 TPMT_PUBLIC) here, for the trust file")
+	c.Flags().StringVar(&akOut, "ak-out", "", "write the AK's trust file entry (hardware.tpmAttestationKeys[]) here")
 	rf.register(c)
 	return c
 }
@@ -205,6 +215,10 @@ use tpm2-tools and 'keytrail collect import --format tpm2-certify'.`,
 func collectTPM(ctx context.Context, dev *tpm.TPM, keyID string, pcrs []int, at time.Time) ([]record, []byte, error) {
 	ak, err := dev.CreateAK(ctx)
 	if err != nil {
+		return nil, nil, err
+	}
+	// The AK must be resident in this TPM before anyone enrols it.
+	if _, err := dev.EnrolAK(ctx, ak); err != nil {
 		return nil, nil, err
 	}
 	key, err := dev.CreateKey(ctx)
@@ -450,8 +464,6 @@ func shortDigest(b []byte) string {
 	d := sha256.Sum256(b)
 	return hex.EncodeToString(d[:8])
 }
-
-func encodeB64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 
 func tpmKeyOf(public []byte) (crypto.PublicKey, error) {
 	p, _, err := attesttpm.ParsePublic(public)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -51,6 +52,16 @@ func exercise(t *testing.T, dev *tpm.TPM) {
 	ref, err := key.Ref("tpm:test/hot-1")
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The AK is resident in the TPM that holds the EK: it activates a
+	// credential made for its Name; a credential for another Name fails.
+	if _, err := dev.EnrolAK(ctx, ak); err != nil {
+		t.Fatalf("enrol AK: %v", err)
+	}
+	wrong := *ak
+	wrong.Name = key.Name
+	if _, err := dev.EnrolAK(ctx, &wrong); !errors.Is(err, tpm.ErrActivation) {
+		t.Fatalf("a credential for another Name activated: %v", err)
 	}
 	v := verifier(t, ak.Public)
 	cert, err := dev.Certify(ctx, ak, key, tpm.Nonce(), time.Now())
