@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -129,7 +130,7 @@ type record struct {
 func collectTPMCommand() *cobra.Command {
 	var rf recordFlags
 	var sim bool
-	var tcp, device, keyID, pcrs, akOut string
+	var tcp, device, keyID, pcrs, akOut, ekRoots, ekInter string
 	c := &cobra.Command{
 		Use:   "tpm (--simulator | --tcp HOST:PORT | --device PATH) --signer FILE [flags]",
 		Short: "Create a key in a TPM 2.0, certify it with an attestation key, quote PCRs",
@@ -146,8 +147,9 @@ The AK must then be enrolled in the trust file (hardware.tpmAttestationKeys)
 for the records to verify: --ak-out writes the trust file entry. The AK is a
 primary key, the same on every run until the TPM is cleared; the certified key
 is transient: for a TPM's persistent keys, use tpm2-tools and 'keytrail
-collect import --format tpm2-certify'. keytrail does not check the EK's
-certificate: compare the EK with the TPM vendor's certificate before enrolling.`,
+collect import --format tpm2-certify'. With --ek-roots, the TPM's EK
+certificate (NV 0x01c00002 RSA or 0x01c0000a ECC) must chain to one of those
+roots and certify the EK that activated the credential (exit 1 otherwise).`,
 		Example: `  swtpm socket --tpm2 --tpmstate dir=/tmp/tpm --server type=tcp,port=2321 --ctrl type=tcp,port=2322 --flags not-need-init,startup-clear &
   keytrail collect tpm --tcp 127.0.0.1:2321 --signer collector.pem --ak-out ak.b64 -o records.jsonl
   keytrail collect tpm --device /dev/tpmrm0 --signer collector.pem --ledger ./keytrail-log --log-key log.key`,
@@ -183,7 +185,14 @@ certificate: compare the EK with the TPM vendor's certificate before enrolling.`
 				return &cli.Error{Code: cli.ExitUsage, Err: err, Hint: "is the TPM running? (swtpm socket ... --server type=tcp,port=N)"}
 			}
 			defer dev.Close()
-			recs, ak, err := collectTPM(c.Context(), dev, keyID, sel, at)
+			var eo tpm.EnrolOptions
+			if eo.Roots, err = readCertsFlag("ek-roots", ekRoots); err != nil {
+				return err
+			}
+			if eo.Intermediates, err = readCertsFlag("ek-intermediates", ekInter); err != nil {
+				return err
+			}
+			recs, ak, err := collectTPM(c.Context(), dev, keyID, sel, at, eo)
 			if err != nil {
 				return err
 			}
@@ -205,6 +214,8 @@ certificate: compare the EK with the TPM vendor's certificate before enrolling.`
 	c.Flags().StringVar(&device, "device", "", "a TPM device, e.g. /dev/tpmrm0")
 	c.Flags().StringVar(&keyID, "key-id", "", "the key's ID in records (default tpm:<first 16 hex digits of its key digest>)")
 	c.Flags().StringVar(&pcrs, "quote-pcrs", "sha256:0,1,2,3,7", "the PCRs to quote, BANK:N,N,...; empty for no quote")
+	c.Flags().StringVar(&ekRoots, "ek-roots", "", "PEM file of TPM vendor EK roots: the TPM's EK certificate must chain to one")
+	c.Flags().StringVar(&ekInter, "ek-intermediates", "", "PEM file of intermediate CA certificates for --ek-roots")
 	c.Flags().StringVar(&akOut, "ak-out", "", "write the AK's trust file entry (hardware.tpmAttestationKeys[]) here")
 	rf.register(c)
 	return c
@@ -212,13 +223,16 @@ certificate: compare the EK with the TPM vendor's certificate before enrolling.`
 
 // collectTPM makes an AK and a key in dev, certifies and quotes. It returns the
 // records and the AK's public area.
-func collectTPM(ctx context.Context, dev *tpm.TPM, keyID string, pcrs []int, at time.Time) ([]record, []byte, error) {
+func collectTPM(ctx context.Context, dev *tpm.TPM, keyID string, pcrs []int, at time.Time, eo tpm.EnrolOptions) ([]record, []byte, error) {
 	ak, err := dev.CreateAK(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
 	// The AK must be resident in this TPM before anyone enrols it.
-	if _, err := dev.EnrolAK(ctx, ak); err != nil {
+	if _, err := dev.EnrolAK(ctx, ak, eo); err != nil {
+		if errors.Is(err, tpm.ErrEKCertificate) {
+			return nil, nil, cli.Failed("%v", err)
+		}
 		return nil, nil, err
 	}
 	key, err := dev.CreateKey(ctx)
@@ -458,6 +472,29 @@ func keyDigestFlag(s string) (string, error) {
 		return "", cli.Usage("--key-digest %q is not hex", s)
 	}
 	return s, nil
+}
+
+func readCertsFlag(flag, path string) ([]*x509.Certificate, error) {
+	if path == "" {
+		return nil, nil
+	}
+	b, err := cli.ReadFile(path, 1<<20, flag)
+	if err != nil {
+		return nil, err
+	}
+	ders, err := attest.CertificatesPEM(b)
+	if err != nil {
+		return nil, cli.Input(path, err, "")
+	}
+	var out []*x509.Certificate
+	for _, d := range ders {
+		c, err := x509.ParseCertificate(d)
+		if err != nil {
+			return nil, cli.Input(path, err, "")
+		}
+		out = append(out, c)
+	}
+	return out, nil
 }
 
 func shortDigest(b []byte) string {

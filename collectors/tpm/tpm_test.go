@@ -2,10 +2,17 @@ package tpm_test
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -55,12 +62,12 @@ func exercise(t *testing.T, dev *tpm.TPM) {
 	}
 	// The AK is resident in the TPM that holds the EK: it activates a
 	// credential made for its Name; a credential for another Name fails.
-	if _, err := dev.EnrolAK(ctx, ak); err != nil {
+	if _, err := dev.EnrolAK(ctx, ak, tpm.EnrolOptions{}); err != nil {
 		t.Fatalf("enrol AK: %v", err)
 	}
 	wrong := *ak
 	wrong.Name = key.Name
-	if _, err := dev.EnrolAK(ctx, &wrong); !errors.Is(err, tpm.ErrActivation) {
+	if _, err := dev.EnrolAK(ctx, &wrong, tpm.EnrolOptions{}); !errors.Is(err, tpm.ErrActivation) {
 		t.Fatalf("a credential for another Name activated: %v", err)
 	}
 	v := verifier(t, ak.Public)
@@ -139,8 +146,12 @@ func freePort(t *testing.T) int {
 // stops it when the test ends. It returns the server port.
 func startSwtpm(t *testing.T) int {
 	t.Helper()
+	return startSwtpmIn(t, t.TempDir())
+}
+
+func startSwtpmIn(t *testing.T, dir string) int {
+	t.Helper()
 	bin := need(t, "swtpm", "swtpm swtpm-tools")
-	dir := t.TempDir()
 	var port int
 	for range 5 {
 		port = freePort(t)
@@ -250,4 +261,100 @@ func TestTPM2Tools(t *testing.T) {
 	if res := v.Verify(evidenceOf(q, "")); res.Verified {
 		t.Fatal("a quote verified with another nonce")
 	}
+}
+
+// manufacture has swtpm_setup make a TPM state with an RSA EK and its
+// certificate, issued by a local CA in a temporary directory. It returns the
+// state directory and the CA's root and issuer certificates.
+func manufacture(t *testing.T) (state string, root, issuer *x509.Certificate) {
+	t.Helper()
+	need(t, "swtpm_setup", "swtpm-tools")
+	need(t, "swtpm_localca", "swtpm-tools")
+	dir := t.TempDir()
+	state, ca := filepath.Join(dir, "state"), filepath.Join(dir, "ca")
+	for _, d := range []string{state, ca} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files := map[string]string{
+		"localca.conf":    fmt.Sprintf("statedir = %[1]s\nsigningkey = %[1]s/signkey.pem\nissuercert = %[1]s/issuercert.pem\ncertserial = %[1]s/certserial\n", ca),
+		"localca.options": "--platform-manufacturer keytrail\n--platform-version 2.1\n--platform-model test\n",
+		"setup.conf":      fmt.Sprintf("create_certs_tool = swtpm_localca\ncreate_certs_tool_config = %[1]s/localca.conf\ncreate_certs_tool_options = %[1]s/localca.options\n", dir),
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := exec.Command("swtpm_setup", "--tpm2", "--tpmstate", state, "--create-ek-cert", "--config", filepath.Join(dir, "setup.conf"), "--overwrite").CombinedOutput()
+	if err != nil {
+		t.Fatalf("swtpm_setup: %v\n%s", err, out)
+	}
+	cert := func(name string) *x509.Certificate {
+		b, err := os.ReadFile(filepath.Join(ca, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		blk, _ := pem.Decode(b)
+		if blk == nil {
+			t.Fatalf("%s: no PEM", name)
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	return state, cert("swtpm-localca-rootca-cert.pem"), cert("issuercert.pem")
+}
+
+// TestSwtpmEKCertificate: a TPM manufactured with an EK certificate (by
+// swtpm_setup) enrols its AK only if the certificate chains to the given root
+// and certifies the EK that activates the credential.
+func TestSwtpmEKCertificate(t *testing.T) {
+	state, root, issuer := manufacture(t)
+	port := startSwtpmIn(t, state)
+	dev, err := tpm.Dial(context.Background(), fmt.Sprintf("127.0.0.1:%d", port), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Close()
+	ctx := context.Background()
+	ak, err := dev.CreateAK(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := dev.EnrolAK(ctx, ak, tpm.EnrolOptions{Roots: []*x509.Certificate{root}, Intermediates: []*x509.Certificate{issuer}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(e.EKCertificate) == 0 || len(e.EKChain) != 3 || !e.EKChain[2].Equal(root) {
+		t.Fatalf("enrolment %d-byte certificate, chain of %d", len(e.EKCertificate), len(e.EKChain))
+	}
+	// Judged before the certificates were issued, or under another root: not enrolled.
+	if _, err := dev.EnrolAK(ctx, ak, tpm.EnrolOptions{Roots: []*x509.Certificate{root}, Intermediates: []*x509.Certificate{issuer},
+		At: time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)}); !errors.Is(err, tpm.ErrEKCertificate) {
+		t.Fatalf("enrolled against a chain not yet valid: %v", err)
+	}
+	other, _, _ := manufactureRoot(t)
+	if _, err := dev.EnrolAK(ctx, ak, tpm.EnrolOptions{Roots: []*x509.Certificate{other}, Intermediates: []*x509.Certificate{issuer}}); !errors.Is(err, tpm.ErrEKCertificate) {
+		t.Fatalf("enrolled against another root: %v", err)
+	}
+}
+
+// manufactureRoot is a self-signed CA unrelated to any TPM.
+func manufactureRoot(t *testing.T) (*x509.Certificate, crypto.Signer, error) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "not a TPM vendor"}, NotBefore: time.Now().Add(-time.Hour),
+		NotAfter: time.Now().AddDate(1, 0, 0), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := x509.ParseCertificate(der)
+	return c, k, err
 }
