@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/keytrail/keytrail/cmd/internal/cli"
+	"github.com/keytrail/keytrail/collectors/tpm"
 	"github.com/keytrail/keytrail/evidence"
 	"github.com/keytrail/keytrail/internal/strictjson"
 )
@@ -30,6 +32,13 @@ func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		// $TESTDATA is the repository's testdata (vendor attestation samples).
+		// [cgo]: this test binary has the TPM simulator and PKCS #11.
+		Condition: func(cond string) (bool, error) {
+			if cond == "cgo" {
+				return tpm.SimulatorAvailable, nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
 		Setup: func(env *testscript.Env) error {
 			abs, err := filepath.Abs(filepath.Join("..", "..", "testdata"))
 			env.Setenv("TESTDATA", abs)
