@@ -243,6 +243,15 @@ func TestHardwareMarvellSample(t *testing.T) {
 	after := time.Date(2025, 12, 1, 9, 0, 0, 0, time.UTC)
 	res = verifyHW(t, scenario.HardwareOptions{Start: after, NewKey: &key, Records: records, Hardware: hw})
 	hwCheck(t, res, verify.Fail, "marvell", "2025-11-16")
+	// The negative sample (an imported key's attestation from another HSM
+	// than the chains certify) fails, named by its signature check.
+	neg := func(p *scenario.Parties, r evidence.Rotation) ([]scenario.Record, error) {
+		recs, _ := records(p, r)
+		recs[0].Pred.(*evidence.HSMAttestation).Attestation = readAttest(t, "marvell", "rsa-key-attestation-other-hsm.dat.gz")
+		return recs, nil
+	}
+	res = verifyHW(t, scenario.HardwareOptions{Start: before, NewKey: &key, Records: neg, Hardware: hw})
+	hwCheck(t, res, verify.Fail, "marvell-cavium-v1-compressed", "attestation signature")
 	// Without the Marvell roots pinned, the sample fails closed.
 	res = verifyHW(t, scenario.HardwareOptions{Start: before, NewKey: &key, Records: records})
 	hwCheck(t, res, verify.Fail, "pins no marvell manufacturer root")
@@ -294,6 +303,40 @@ func TestHardwareTrustFile(t *testing.T) {
 		_, err = verify.NewTrust(tf)
 		if !errors.Is(err, verify.ErrTrust) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: %v, want ErrTrust naming %s", tc.hw, err, tc.want)
+		}
+	}
+}
+
+// BenchmarkVerifyBundleHardware is a whole bundle's verification with a TPM
+// certification and a quote of the new key (compare BenchmarkVerifyBundle).
+func BenchmarkVerifyBundleHardware(b *testing.B) {
+	fake := tpmfake.New()
+	hw := &verify.HardwareTrust{TPMAttestationKeys: []verify.TrustedTPMKey{{ID: "ak", PublicArea: fake.AKPublic()}},
+		TPMQuotePCRs: &verify.TrustedPCRSelection{Bank: "sha256", PCRs: []int{0, 7}}}
+	values := [][]byte{make([]byte, 32), make([]byte, 32)}
+	bu, err := scenario.BuildHardware(context.Background(), "bench", scenario.HardwareOptions{Hardware: hw, Policy: policyMin("tpm-certified"),
+		Records: func(p *scenario.Parties, r evidence.Rotation) ([]scenario.Record, error) {
+			at := scenario.Start.Add(3 * time.Hour)
+			a, sig, kp := fake.Certify(p.NewKey.Public(), tpmfake.ResidentAttrs, nil)
+			n := nonce()
+			qa, qsig := fake.Quote([]int{0, 7}, values, n)
+			return []scenario.Record{
+				{Key: r.NewKey, Pred: &evidence.TPMAttestation{At: evidence.AtTime(at), Kind: evidence.TPMKindCertify, Attest: a, Signature: sig, AKPublic: fake.AKPublic(), KeyPublic: kp}},
+				{Key: r.NewKey, Pred: &evidence.TPMAttestation{At: evidence.AtTime(at), Kind: evidence.TPMKindQuote, Attest: qa, Signature: qsig, AKPublic: fake.AKPublic(), PCRValues: values, Nonce: n}},
+			}, nil
+		}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	v, err := verify.New(bu.Trust, bu.Policy)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		res, err := v.VerifyBundle(bu.BundleBytes, verify.Options{})
+		if err != nil || !res.Verified {
+			b.Fatalf("%v %v", err, res.Err())
 		}
 	}
 }
