@@ -31,6 +31,8 @@ fuzz:
 bench:
 	$(GO) test -run '^$$' -bench 'VerifyBundle|Floor' -benchtime 10x -benchmem ./verify/
 	$(GO) test -run '^$$' -bench . -benchtime 5x ./ledger/posix/
+	$(GO) test -run '^$$' -bench . -benchtime 300x -benchmem ./attest/tpm ./attest/pkcs11 ./attest/marvell ./attest/luna
+	$(GO) test -run '^$$' -bench 'VerifyBundleHardware' -benchtime 20x -benchmem ./verify/
 
 golden:
 	$(GO) run ./testdata/golden/gen.go
