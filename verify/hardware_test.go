@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/asn1"
+	"encoding/json"
 	"errors"
 	"math/big"
 	"os"
@@ -339,4 +340,49 @@ func BenchmarkVerifyBundleHardware(b *testing.B) {
 			b.Fatalf("%v %v", err, res.Err())
 		}
 	}
+}
+
+// FuzzParseTrustHardware: trust files with a hardware section never panic the
+// parser, and what parses builds a verifier.
+func FuzzParseTrustHardware(f *testing.F) {
+	fake := tpmfake.New()
+	for _, hw := range []*verify.HardwareTrust{
+		{TPMAttestationKeys: []verify.TrustedTPMKey{{ID: "ak", PublicArea: fake.AKPublic(), NotAfter: "2030-01-01T00:00:00Z"}},
+			TPMQuotePCRs: &verify.TrustedPCRSelection{Bank: "sha256", PCRs: []int{0, 7}}},
+		{VendorRoots: []verify.TrustedVendorRoot{{Format: evidence.HSMFormatLuna, Role: verify.RoleRoot,
+			CertificatePEM: string(readAttestF(f, "luna", "luna-ecc-root-certificate.pem"))}}},
+	} {
+		p, err := scenario.NewParties("fuzz", "keytrail.example/custody-log")
+		if err != nil {
+			f.Fatal(err)
+		}
+		tf := p.TrustFile()
+		tf.Hardware = hw
+		b, err := json.Marshal(tf)
+		if err != nil {
+			f.Fatal(err)
+		}
+		if _, err := verify.ParseTrust(b); err != nil {
+			f.Fatalf("seed: %v", err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		tr, err := verify.ParseTrust(b)
+		if err != nil {
+			return
+		}
+		p, _ := verify.ParsePolicy([]byte(scenario.PolicyYAML))
+		if _, err := verify.New(tr, p); err != nil {
+			t.Fatalf("a parsed trust file builds no verifier: %v", err)
+		}
+	})
+}
+
+func readAttestF(f *testing.F, format, name string) []byte {
+	b, err := os.ReadFile(filepath.Join("..", "testdata", "attest", format, name))
+	if err != nil {
+		f.Fatal(err)
+	}
+	return b
 }
