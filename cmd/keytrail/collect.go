@@ -130,7 +130,7 @@ type record struct {
 func collectTPMCommand() *cobra.Command {
 	var rf recordFlags
 	var sim bool
-	var tcp, device, keyID, pcrs, akOut, ekRoots, ekInter string
+	var tcp, device, keyID, pcrs, akOut, ekRoots, ekInter, keyHandle, persist string
 	c := &cobra.Command{
 		Use:   "tpm (--simulator | --tcp HOST:PORT | --device PATH) --signer FILE [flags]",
 		Short: "Create a key in a TPM 2.0, certify it with an attestation key, quote PCRs",
@@ -142,17 +142,20 @@ tpm-attestation records about the key.
 
 Before anything is recorded, the AK is shown to be resident in the TPM by
 credential activation: a credential made in software for the AK's Name under
-the TPM's endorsement key (TCG ECC EK template) must be activated by the TPM.
+the TPM's endorsement key (TCG EK template) must be activated by the TPM.
 The AK must then be enrolled in the trust file (hardware.tpmAttestationKeys)
 for the records to verify: --ak-out writes the trust file entry. The AK is a
-primary key, the same on every run until the TPM is cleared; the certified key
-is transient: for a TPM's persistent keys, use tpm2-tools and 'keytrail
-collect import --format tpm2-certify'. With --ek-roots, the TPM's EK
+primary key, the same on every run until the TPM is cleared. The key is made
+anew and is transient unless --persist gives it a persistent handle;
+--key-handle certifies an existing persistent key instead (e.g. one made with
+tpm2-tools; 'keytrail collect import --format tpm2-certify' records tpm2-tools'
+own certifications). With --ek-roots, the TPM's EK
 certificate (NV 0x01c00002 RSA or 0x01c0000a ECC) must chain to one of those
 roots and certify the EK that activated the credential (exit 1 otherwise).`,
 		Example: `  swtpm socket --tpm2 --tpmstate dir=/tmp/tpm --server type=tcp,port=2321 --ctrl type=tcp,port=2322 --flags not-need-init,startup-clear &
   keytrail collect tpm --tcp 127.0.0.1:2321 --signer collector.pem --ak-out ak.b64 -o records.jsonl
-  keytrail collect tpm --device /dev/tpmrm0 --signer collector.pem --ledger ./keytrail-log --log-key log.key`,
+  keytrail collect tpm --device /dev/tpmrm0 --persist 0x81000010 --signer collector.pem --ledger ./keytrail-log --log-key log.key
+  keytrail collect tpm --device /dev/tpmrm0 --key-handle 0x81000010 --signer collector.pem -o recertified.jsonl`,
 		Args: cli.ExactArgs(0, "none"),
 		RunE: func(c *cobra.Command, _ []string) error {
 			n := 0
@@ -192,7 +195,17 @@ roots and certify the EK that activated the credential (exit 1 otherwise).`,
 			if eo.Intermediates, err = readCertsFlag("ek-intermediates", ekInter); err != nil {
 				return err
 			}
-			recs, ak, err := collectTPM(c.Context(), dev, keyID, sel, at, eo)
+			var handles tpmHandles
+			if handles.key, err = parseHandle("key-handle", keyHandle); err != nil {
+				return err
+			}
+			if handles.persist, err = parseHandle("persist", persist); err != nil {
+				return err
+			}
+			if handles.key != 0 && handles.persist != 0 {
+				return cli.Usage("--key-handle and --persist exclude each other")
+			}
+			recs, ak, err := collectTPM(c.Context(), dev, keyID, sel, at, eo, handles)
 			if err != nil {
 				return err
 			}
@@ -214,6 +227,8 @@ roots and certify the EK that activated the credential (exit 1 otherwise).`,
 	c.Flags().StringVar(&device, "device", "", "a TPM device, e.g. /dev/tpmrm0")
 	c.Flags().StringVar(&keyID, "key-id", "", "the key's ID in records (default tpm:<first 16 hex digits of its key digest>)")
 	c.Flags().StringVar(&pcrs, "quote-pcrs", "sha256:0,1,2,3,7", "the PCRs to quote, BANK:N,N,...; empty for no quote")
+	c.Flags().StringVar(&keyHandle, "key-handle", "", "certify the existing persistent key at this handle (e.g. 0x81000010) instead of making one")
+	c.Flags().StringVar(&persist, "persist", "", "make the new key persistent at this handle (e.g. 0x81000010)")
 	c.Flags().StringVar(&ekRoots, "ek-roots", "", "PEM file of TPM vendor EK roots: the TPM's EK certificate must chain to one")
 	c.Flags().StringVar(&ekInter, "ek-intermediates", "", "PEM file of intermediate CA certificates for --ek-roots")
 	c.Flags().StringVar(&akOut, "ak-out", "", "write the AK's trust file entry (hardware.tpmAttestationKeys[]) here")
@@ -223,7 +238,22 @@ roots and certify the EK that activated the credential (exit 1 otherwise).`,
 
 // collectTPM makes an AK and a key in dev, certifies and quotes. It returns the
 // records and the AK's public area.
-func collectTPM(ctx context.Context, dev *tpm.TPM, keyID string, pcrs []int, at time.Time, eo tpm.EnrolOptions) ([]record, []byte, error) {
+// tpmHandles are persistent handles: the key to certify instead of creating
+// one, or where to persist the key created. Zero means none.
+type tpmHandles struct{ key, persist uint32 }
+
+func parseHandle(flag, s string) (uint32, error) {
+	if s == "" {
+		return 0, nil
+	}
+	h, err := strconv.ParseUint(s, 0, 32)
+	if err != nil || h < 0x81000000 || h > 0x817fffff {
+		return 0, cli.Usage("--%s %q: want a persistent handle 0x81000000-0x817fffff", flag, s)
+	}
+	return uint32(h), nil
+}
+
+func collectTPM(ctx context.Context, dev *tpm.TPM, keyID string, pcrs []int, at time.Time, eo tpm.EnrolOptions, hs tpmHandles) ([]record, []byte, error) {
 	ak, err := dev.CreateAK(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -235,7 +265,12 @@ func collectTPM(ctx context.Context, dev *tpm.TPM, keyID string, pcrs []int, at 
 		}
 		return nil, nil, err
 	}
-	key, err := dev.CreateKey(ctx)
+	var key *tpm.Key
+	if hs.key != 0 {
+		key, err = dev.LoadPersistent(ctx, hs.key)
+	} else if key, err = dev.CreateKey(ctx); err == nil && hs.persist != 0 {
+		key, err = dev.Persist(ctx, key, hs.persist)
+	}
 	if err != nil {
 		return nil, nil, err
 	}

@@ -52,7 +52,7 @@ func (h demoHardware) newKey(ctx context.Context, p *scenario.Parties, now time.
 		return nil, fmt.Errorf("%w (use --hsm with a PKCS #11 token instead)", err)
 	}
 	defer dev.Close()
-	recs, ak, err := collectTPM(ctx, dev, "", demoQuotePCRs, now, tpm.EnrolOptions{})
+	recs, ak, err := collectTPM(ctx, dev, "", demoQuotePCRs, now, tpm.EnrolOptions{}, tpmHandles{})
 	if err != nil {
 		return nil, err
 	}

@@ -225,6 +225,26 @@ func (t *TPM) LoadPersistent(ctx context.Context, h uint32) (*Key, error) {
 	return keyOf(rsp.OutPublic, tpm2.TPMHandle(h), rsp.Name)
 }
 
+// Persist makes the transient key k persistent at handle h (0x81000000 to
+// 0x817fffff, owner hierarchy) and returns it there.
+func (t *TPM) Persist(ctx context.Context, k *Key, h uint32) (*Key, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if h < 0x81000000 || h > 0x817fffff {
+		return nil, fmt.Errorf("tpm: persistent handle 0x%08x is outside the owner range 0x81000000-0x817fffff", h)
+	}
+	t.mu.Lock()
+	_, err := tpm2.EvictControl{Auth: tpm2.AuthHandle{Handle: tpm2.TPMRHOwner, Auth: tpm2.PasswordAuth(nil)},
+		ObjectHandle: tpm2.NamedHandle{Handle: k.Handle, Name: k.Name}, PersistentHandle: tpm2.TPMHandle(h)}.Execute(t.t)
+	t.mu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("tpm: persist key at 0x%08x: %w", h, err)
+	}
+	t.Flush(k)
+	return t.LoadPersistent(ctx, h)
+}
+
 // Flush unloads a transient key.
 func (t *TPM) Flush(k *Key) {
 	t.mu.Lock()

@@ -1,6 +1,7 @@
 package tpm_test
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -187,12 +188,53 @@ func startSwtpmIn(t *testing.T, dir string) int {
 
 func TestSwtpm(t *testing.T) {
 	port := startSwtpm(t)
-	dev, err := tpm.Dial(context.Background(), fmt.Sprintf("127.0.0.1:%d", port), nil)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	dev, err := tpm.Dial(context.Background(), addr, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer dev.Close()
 	exercise(t, dev)
+
+	// A key made persistent is certified again from its handle over a new
+	// connection, and its Name and public area are unchanged.
+	ctx := context.Background()
+	key, err := dev.CreateKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk, err := dev.Persist(ctx, key, 0x81000010)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev.Close()
+	dev2, err := tpm.Dial(ctx, addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev2.Close()
+	again, err := dev2.LoadPersistent(ctx, 0x81000010)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(again.Public, pk.Public) || !bytes.Equal(again.Name.Buffer, key.Name.Buffer) {
+		t.Fatal("the persistent key is not the key made")
+	}
+	ak, err := dev2.CreateAK(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := again.Ref("tpm:test/persistent")
+	cert, err := dev2.Certify(ctx, ak, again, tpm.Nonce(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := verifier(t, ak.Public).Verify(evidenceOf(cert, ref.SPKISHA256)); !res.Verified {
+		t.Fatalf("certify of the persistent key: %v", res.Err())
+	}
+	if _, err := dev2.Persist(ctx, again, 0x01000000); err == nil {
+		t.Fatal("persisted outside the owner range")
+	}
 }
 
 type cryptoSHA256 struct{}
