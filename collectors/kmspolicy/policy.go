@@ -7,12 +7,13 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/keytrail/keytrail/evidence"
+	"github.com/keytrail/keytrail/internal/kmsperm"
 )
 
 // Providers, as evidence.KeyPolicySnapshot.Provider names them.
 const (
-	ProviderAWS = "aws-kms"
-	ProviderGCP = "gcp-kms"
+	ProviderAWS = kmsperm.ProviderAWS
+	ProviderGCP = kmsperm.ProviderGCP
 )
 
 // Effects of an Entry.
