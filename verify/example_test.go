@@ -36,5 +36,13 @@ func ExampleVerifier_VerifyBundle() {
 	// SKIP checkpoint.consistency
 	// PASS rotation.structure
 	// SKIP log.completeness
+	// SKIP rotation.window
+	// SKIP receipts.signature
+	// PASS receipts.before-promotion
+	// PASS receipts.after-disable
+	// SKIP deletion.retention
+	// SKIP break-glass.quorum
+	// SKIP policy.separation-of-duties
+	// SKIP residency
 	// verified: true
 }

@@ -29,6 +29,42 @@ type Policy struct {
 	// KeyClasses holds the rules of each key class, by the class name a
 	// rotation carries (evidence.Rotation.KeyClass), e.g. "hot-signing".
 	KeyClasses map[string]*KeyClassPolicy `yaml:"keyClasses"`
+	// Deletion holds the rules of key deletion (check deletion.retention).
+	Deletion *DeletionPolicy `yaml:"deletion"`
+	// BreakGlass holds the rules of break-glass events (check
+	// break-glass.quorum). Without it, any break-glass event fails.
+	BreakGlass *BreakGlassPolicy `yaml:"breakGlass"`
+	// Freshness holds the limits of `keytrail verify freshness`.
+	Freshness *FreshnessPolicy `yaml:"freshness"`
+}
+
+// DeletionPolicy holds the rules of key deletion.
+type DeletionPolicy struct {
+	// MinRetention is the shortest retention a schedule-deletion event may
+	// give (e.g. 30d). Optional.
+	MinRetention Duration `yaml:"minRetention"`
+}
+
+// BreakGlassPolicy holds the rules of break-glass events.
+type BreakGlassPolicy struct {
+	// Quorum is how many distinct principals holding one of Roles must be
+	// listed in a break-glass event's quorum. At least 1.
+	Quorum int `yaml:"quorum"`
+	// Roles are the roles whose holders count towards the quorum. Required.
+	Roles []string `yaml:"roles"`
+}
+
+// FreshnessPolicy holds the age limits of the freshness gate: the latest
+// record of each type about a key must be in a checkpoint, and made, no
+// longer ago than the limit. A type without a limit takes MaxAge.
+type FreshnessPolicy struct {
+	// MaxAge is the default limit (e.g. 24h).
+	MaxAge Duration `yaml:"maxAge"`
+	// HSMAttestation, TPMAttestation and KeyPolicySnapshot are per-type
+	// limits (optional).
+	HSMAttestation    Duration `yaml:"hsmAttestation"`
+	TPMAttestation    Duration `yaml:"tpmAttestation"`
+	KeyPolicySnapshot Duration `yaml:"keyPolicySnapshot"`
 }
 
 // KeyClassPolicy holds the rules for the keys of one class.
@@ -147,6 +183,20 @@ func (p *Policy) validate() error {
 	if r.RequireSmokeTest == nil {
 		t := true
 		r.RequireSmokeTest = &t
+	}
+	if b := p.BreakGlass; b != nil {
+		if b.Quorum < 1 || b.Quorum > 16 {
+			return fmt.Errorf("%w: breakGlass.quorum %d, want 1 to 16", ErrPolicy, b.Quorum)
+		}
+		if len(b.Roles) == 0 {
+			return fmt.Errorf("%w: breakGlass.roles is empty", ErrPolicy)
+		}
+	}
+	if d := p.Deletion; d != nil && d.MinRetention == 0 {
+		return fmt.Errorf("%w: deletion: give minRetention", ErrPolicy)
+	}
+	if f := p.Freshness; f != nil && f.MaxAge == 0 && (f.HSMAttestation == 0 || f.TPMAttestation == 0 || f.KeyPolicySnapshot == 0) {
+		return fmt.Errorf("%w: freshness: give maxAge, or a limit for every record type", ErrPolicy)
 	}
 	for _, name := range slices.Sorted(maps.Keys(p.KeyClasses)) {
 		if err := p.KeyClasses[name].validate(); err != nil {

@@ -32,6 +32,8 @@ type TrustFile struct {
 	Principals []TrustedPrincipal `json:"principals"`
 	// BundleSigners are the operators whose signature on a bundle is trusted.
 	BundleSigners []TrustedSigner `json:"bundleSigners"`
+	// Residency holds who may say where things are (see residency.go).
+	Residency *TrustedResidency `json:"residency,omitempty"`
 }
 
 // TrustedLog is a log by its checkpoint origin and note verifier key.
@@ -119,6 +121,8 @@ type Trust struct {
 	records keySet // collectors and principals
 	bundles keySet // bundle signers
 	byID    map[string]*Holder
+	// residency: see residency.go.
+	residency residencyTrust
 }
 
 type keySet struct {
@@ -263,6 +267,9 @@ func NewTrust(f *TrustFile) (*Trust, error) {
 			return nil, err
 		}
 		t.bundles.add(&Holder{ID: s.ID, Kind: "bundle-signer", Key: k})
+	}
+	if err := t.addResidency(f.Residency, addKey); err != nil {
+		return nil, err
 	}
 	return t, nil
 }
