@@ -266,4 +266,3 @@ func kmsPlaces(p *evidence.KeyPolicySnapshot) []string {
 	}
 	return []string{"unknown provider " + p.Provider}
 }
-
