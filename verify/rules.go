@@ -156,10 +156,14 @@ func (v *Verifier) checkRotationWindow(x *rules, res *Result) {
 // days writes a duration in days (and hours when not whole).
 func days(d time.Duration) string {
 	n := d / (24 * time.Hour)
-	if rest := d - n*24*time.Hour; rest != 0 {
+	switch rest := d - n*24*time.Hour; {
+	case rest == 0:
+		return fmt.Sprintf("%dd", n)
+	case rest%time.Hour == 0:
+		return fmt.Sprintf("%dd%dh", n, rest/time.Hour)
+	default:
 		return fmt.Sprintf("%dd%s", n, rest)
 	}
-	return fmt.Sprintf("%dd", n)
 }
 
 // checkReceiptSignatures: every receipt verifies, in its scheme, under the
