@@ -194,7 +194,7 @@ func checkReceiptSignatures(x *rules, res *Result) {
 		}
 		verified++
 	}
-	f.report(res, CheckReceiptsSignature, fmt.Sprintf("%d receipts verify under their keys; %d provider-sourced receipts carry no signature", verified, provider))
+	f.report(res, CheckReceiptsSignature, fmt.Sprintf("receipts verified under their keys: %d; provider-sourced receipts, which carry no signature: %d", verified, provider))
 }
 
 // checkBeforePromotion: the new key signs nothing before its promotion but
@@ -230,7 +230,7 @@ func checkBeforePromotion(x *rules, res *Result) {
 		}
 		f.add(fmt.Errorf("%w: receipt %s by %s (%s) is before its promotion (%s) and is not a smoke test", ErrReceiptTiming, p.RequestID, x.r.NewKey.ID, e.where(), x.promoteNew.where()))
 	}
-	f.report(res, CheckReceiptsBeforePromotion, fmt.Sprintf("%s signed %d times before its promotion (%s), all smoke tests", x.r.NewKey.ID, smokes, x.promoteNew.where()))
+	f.report(res, CheckReceiptsBeforePromotion, fmt.Sprintf("%s made %d signatures before its promotion (%s), all smoke tests", x.r.NewKey.ID, smokes, x.promoteNew.where()))
 }
 
 // checkAfterDisable: the old key signs nothing after its disable.
@@ -251,7 +251,7 @@ func checkAfterDisable(x *rules, res *Result) {
 			f.add(fmt.Errorf("%w: receipt %s by %s (%s) is after its disable (%s)", ErrReceiptTiming, p.RequestID, x.r.OldKey.ID, e.where(), x.disableOld.where()))
 		}
 	}
-	f.report(res, CheckReceiptsAfterDisable, fmt.Sprintf("%d receipts of %s, none after its disable (%s)", n, x.r.OldKey.ID, x.disableOld.where()))
+	f.report(res, CheckReceiptsAfterDisable, fmt.Sprintf("receipts of %s: %d, none after its disable (%s)", x.r.OldKey.ID, n, x.disableOld.where()))
 }
 
 // checkRetention: each destroy of a key follows a schedule-deletion of it by
@@ -297,7 +297,7 @@ func (v *Verifier) checkRetention(x *rules, res *Result) {
 			f.add(fmt.Errorf("%w: destroy of %s (%s) is %s after its schedule-deletion (%s), which keeps it %s", ErrRetention, d.keys[0].ID, d.where(), days(d.at.Sub(last.at)), last.where(), days(retention(*last))))
 		}
 	}
-	f.report(res, CheckDeletionRetention, fmt.Sprintf("%d schedule-deletion and %d destroy events keep their retention", len(scheduled), len(destroyed)))
+	f.report(res, CheckDeletionRetention, fmt.Sprintf("schedule-deletion events: %d, destroy events: %d, each after its retention", len(scheduled), len(destroyed)))
 }
 
 // checkBreakGlass: each break-glass event gives a reason and lists at least
@@ -343,7 +343,7 @@ func (v *Verifier) checkBreakGlass(x *rules, res *Result) {
 		res.skip(CheckBreakGlassQuorum, "no break-glass events in the bundle")
 		return
 	}
-	f.report(res, CheckBreakGlassQuorum, fmt.Sprintf("%d break-glass events with a reason and their quorum", n))
+	f.report(res, CheckBreakGlassQuorum, fmt.Sprintf("break-glass events: %d, each with a reason and its quorum of %d", n, v.policy.BreakGlass.Quorum))
 }
 
 // checkSeparationOfDuties: in every key-policy snapshot in the bundle, no
@@ -375,5 +375,5 @@ func checkSeparationOfDuties(x *rules, res *Result) {
 			f.add(fmt.Errorf("%w: %s: %s holds roles whose permissions are unknown (%s), so it may both administer and sign", ErrSeparationOfDuties, what, u.Principal, strings.Join(u.Permissions, ", ")))
 		}
 	}
-	f.report(res, CheckSeparationOfDuties, fmt.Sprintf("%d key-policy snapshots: no principal both administers and signs", len(x.snapshots)))
+	f.report(res, CheckSeparationOfDuties, fmt.Sprintf("key-policy snapshots: %d; in none does a principal both administer and sign", len(x.snapshots)))
 }

@@ -80,7 +80,7 @@ func TestScenarioEachRule(t *testing.T) {
 			r.Digest = strings.Repeat("ab", 32) // signed another digest
 		}},
 		{"the new key signs before promotion, not a smoke test", verify.CheckReceiptsBeforePromotion, verify.ErrReceiptTiming, false, func(pr *scenario.PolicyRotation) {
-			r, err := pr.Parties.Receipt(pr.Parties.NewKey, 6*time.Hour, "early-1", scenario.HSMSerial)
+			r, err := pr.Parties.Receipt(pr.Parties.NewKey, scenario.Start.Add(6*time.Hour), "early-1", scenario.HSMSerial)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -90,7 +90,7 @@ func TestScenarioEachRule(t *testing.T) {
 			pr.Receipt("smoke-1").Record.(*evidence.SigningReceipt).At = at(4 * time.Hour)
 		}},
 		{"the old key signs after its disable", verify.CheckReceiptsAfterDisable, verify.ErrReceiptTiming, false, func(pr *scenario.PolicyRotation) {
-			r, err := pr.Parties.Receipt(pr.Parties.OldKey, 20*time.Hour, "late-1", "")
+			r, err := pr.Parties.Receipt(pr.Parties.OldKey, scenario.Start.Add(20*time.Hour), "late-1", "")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -125,8 +125,7 @@ func TestScenarioEachRule(t *testing.T) {
 				return ok && s.Key == pr.Rotation.NewKey
 			})
 			old := s.Record.(*evidence.KeyPolicySnapshot)
-			bad := scenario.Snapshot(0, old.Resource.Name, true)
-			bad.At = old.At
+			bad := scenario.Snapshot(old.RecordTime(), old.Resource.Name, true)
 			s.Record = bad
 		}},
 		{"the new key's HSM is in the US", verify.CheckResidency, verify.ErrResidency, false, func(pr *scenario.PolicyRotation) {

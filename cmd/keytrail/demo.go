@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -30,12 +31,19 @@ func demoCommand() *cobra.Command {
   1. create keys: the log's checkpoint key, the operator's bundle key, a rotation
      service (collector), a requester and two approvers, an old and a new wallet key;
   2. create an embedded ledger in DIR/log (a tlog-tiles directory);
-  3. record and log the rotation: request, create, smoke test, two approvals,
-     promote, disable (plus unrelated traffic);
-  4. build and sign the bundle DIR/bundles/<rotation>.json;
-  5. write DIR/trust.json and DIR/policy.yaml for the auditor;
-  6. verify the bundle, rebuilding it from the log, and print the command that
-     does the same.
+  3. record and log the rotation: the old key's promotion 120 days ago, its
+     key-policy snapshot and signing receipts; request, create, HSM attestation,
+     policy snapshot and smoke-test signature of the new key, two approvals,
+     promote, disable, a break-glass with its quorum, the old key's scheduled
+     deletion and destruction after its retention (plus unrelated traffic);
+  4. log residency claims signed by a residency authority (the new key's HSM,
+     the old key's KMS region in the AWS European Sovereign Cloud, the log),
+     and write them to DIR/residency;
+  5. build and sign the bundle DIR/bundles/<rotation>.json;
+  6. write DIR/trust.json and DIR/policy.yaml (rotation rules, the hot-signing
+     class's rotation window and jurisdictions, retention, break-glass quorum);
+  7. verify the bundle against every rule, rebuilding it from the log, and
+     print the command that does the same.
 
 Private keys are written to DIR/keys (mode 0600). DIR must not already hold a demo.`,
 		Example: `  keytrail demo --dir ./demo
@@ -92,25 +100,27 @@ func runDemo(ctx context.Context, dir string, stdout, stderr io.Writer) (err err
 		}
 	}()
 
-	now := time.Now().UTC().Truncate(time.Second)
-	rot := p.Rotation(fmt.Sprintf("rot-%s-hot-1", now.Format("20060102T150405Z")), now.Add(-12*time.Hour))
-	step("recording rotation %s: %s -> %s", rot.ID, rot.OldKey.ID, rot.NewKey.ID)
-	other, err := scenario.OtherKeyEvent(p, rot)
+	pr, err := demoPolicyRotation(p, time.Now())
 	if err != nil {
 		return err
 	}
-	steps := p.Steps(rot)
-	steps = append(steps[:3:3], append([]scenario.Step{other}, steps[3:]...)...)
-	for _, s := range steps {
+	rot := pr.Rotation
+	step("recording rotation %s: %s -> %s", rot.ID, rot.OldKey.ID, rot.NewKey.ID)
+	for _, s := range pr.Steps {
 		env, err := s.Sign(ctx)
 		if err != nil {
 			return err
 		}
 		idx, err := l.Append(ctx, env)
 		if err != nil {
-			return fmt.Errorf("append %s: %w", s.Event.Event, err)
+			return fmt.Errorf("append %s: %w", demoLabel(s), err)
 		}
-		fmt.Fprintf(stderr, "    %-6d %-10s %-36s by %s\n", idx, s.Event.Event, s.Key.ID, s.By.ID)
+		fmt.Fprintf(stderr, "    %-6d %-20s %-36s by %s\n", idx, demoLabel(s), s.Key.ID, s.By.ID)
+	}
+	step("logging residency claims signed by %s, in %s", p.Authority.ID, filepath.Join(dir, "residency"))
+	claims, err := demoResidency(ctx, l, p, pr, dir, stderr)
+	if err != nil {
+		return err
 	}
 
 	bundlePath := filepath.Join(dir, "bundles", rot.ID+".json")
@@ -131,7 +141,7 @@ func runDemo(ctx context.Context, dir string, stdout, stderr io.Writer) (err err
 	if err != nil {
 		return err
 	}
-	trustJSON, err := strictjson.MarshalIndent(p.TrustFile())
+	trustJSON, err := strictjson.MarshalIndent(p.PolicyTrust())
 	if err != nil {
 		return err
 	}
@@ -139,7 +149,7 @@ func runDemo(ctx context.Context, dir string, stdout, stderr io.Writer) (err err
 		bundlePath: signed,
 		filepath.Join(dir, "rotations", rot.ID+".json"): append(rotJSON, '\n'),
 		filepath.Join(dir, "trust.json"):                append(trustJSON, '\n'),
-		filepath.Join(dir, "policy.yaml"):               []byte(scenario.PolicyYAML),
+		filepath.Join(dir, "policy.yaml"):               []byte(pr.PolicyYAML),
 	} {
 		if err := writeFileAtomic(path, data, 0o644); err != nil {
 			return err
@@ -151,7 +161,7 @@ func runDemo(ctx context.Context, dir string, stdout, stderr io.Writer) (err err
 	if err != nil {
 		return err
 	}
-	policy, err := verify.ParsePolicy([]byte(scenario.PolicyYAML))
+	policy, err := verify.ParsePolicy([]byte(pr.PolicyYAML))
 	if err != nil {
 		return err
 	}
@@ -159,19 +169,83 @@ func runDemo(ctx context.Context, dir string, stdout, stderr io.Writer) (err err
 	if err != nil {
 		return err
 	}
-	res, err := ver.VerifyBundle(signed, verify.Options{Log: os.DirFS(logDir)})
+	res, err := ver.VerifyBundle(signed, verify.Options{Log: os.DirFS(logDir), Residency: claims})
 	if err != nil {
 		return err
 	}
 	for _, ch := range res.Checks {
-		fmt.Fprintf(stdout, "%-4s  %-22s  %s\n", ch.Status, ch.Name, ch.Reason)
+		fmt.Fprintf(stdout, "%-4s  %-27s  %s\n", ch.Status, ch.Name, ch.Reason)
 	}
 	if !res.Verified {
 		return errors.Join(cli.Failed("the demo's own bundle did not verify"), res.Err())
 	}
-	fmt.Fprintf(stdout, "\nVERIFIED. Verify it yourself, offline:\n\n  go run ./cmd/keytrail-verify bundle --trust %s --policy %s --log %s %s\n\n",
-		filepath.Join(dir, "trust.json"), filepath.Join(dir, "policy.yaml"), logDir, bundlePath)
-	fmt.Fprintf(stdout, "or with keytrail:\n\n  go run ./cmd/keytrail verify bundle --trust %s --policy %s --log %s %s\n",
-		filepath.Join(dir, "trust.json"), filepath.Join(dir, "policy.yaml"), logDir, bundlePath)
+	residency := filepath.Join(dir, "residency")
+	fmt.Fprintf(stdout, "\nVERIFIED. Verify it yourself, offline:\n\n  go run ./cmd/keytrail-verify bundle --trust %s --policy %s --residency %s --log %s %s\n\n",
+		filepath.Join(dir, "trust.json"), filepath.Join(dir, "policy.yaml"), residency, logDir, bundlePath)
+	fmt.Fprintf(stdout, "or with keytrail:\n\n  go run ./cmd/keytrail verify bundle --trust %s --policy %s --residency %s --log %s %s\n",
+		filepath.Join(dir, "trust.json"), filepath.Join(dir, "policy.yaml"), residency, logDir, bundlePath)
 	return nil
+}
+
+// demoPolicyRotation is the demo's rotation: scenario's policy rotation with
+// every kind of record, started 35 days before now so that the old key's
+// destruction, 31 days after the rotation, is already in the past; plus a
+// record about another key.
+func demoPolicyRotation(p *scenario.Parties, now time.Time) (*scenario.PolicyRotation, error) {
+	start := now.UTC().Truncate(time.Second).Add(-35 * 24 * time.Hour)
+	pr, err := scenario.NewPolicyRotationAt(p, fmt.Sprintf("rot-%s-hot-1", start.Format("20060102T150405Z")), start)
+	if err != nil {
+		return nil, err
+	}
+	other, err := scenario.OtherKeyEvent(p, p.Rotation(pr.Rotation.ID, start))
+	if err != nil {
+		return nil, err
+	}
+	pr.Steps = append(pr.Steps, other)
+	slices.SortStableFunc(pr.Steps, func(a, b scenario.Step) int { return a.Time().Compare(b.Time()) })
+	return pr, nil
+}
+
+// demoLabel names a step's record for the demo's log listing.
+func demoLabel(s scenario.Step) string {
+	switch r := s.Record.(type) {
+	case nil:
+		return s.Event.Event
+	case *evidence.LifecycleEvent:
+		return r.Event
+	case *evidence.SigningReceipt:
+		return "receipt " + r.RequestID
+	case *evidence.KeyPolicySnapshot:
+		return "policy snapshot"
+	case *evidence.HSMAttestation:
+		return "hsm attestation"
+	}
+	return s.Record.PredicateType()
+}
+
+// demoResidency signs the rotation's residency claims by the residency
+// authority, logs them, and writes each to DIR/residency for the auditor.
+func demoResidency(ctx context.Context, l interface {
+	Append(context.Context, []byte) (uint64, error)
+}, p *scenario.Parties, pr *scenario.PolicyRotation, dir string, stderr io.Writer) ([][]byte, error) {
+	if err := writePrivateKey(filepath.Join(dir, "keys", p.Authority.ID+".pem"), p.Authority.Key); err != nil {
+		return nil, err
+	}
+	claims, err := p.SignClaims(ctx, pr.Claims)
+	if err != nil {
+		return nil, err
+	}
+	for i, env := range claims {
+		idx, err := l.Append(ctx, env)
+		if err != nil {
+			return nil, fmt.Errorf("append residency claim: %w", err)
+		}
+		c := pr.Claims[i]
+		fmt.Fprintf(stderr, "    %-6d %-20s %-36s %s, %s\n", idx, "residency claim", c.Subject.Name(), c.Region, c.Jurisdiction)
+		name := fmt.Sprintf("%02d-%s.json", i+1, c.Subject.Kind)
+		if err := writeFileAtomic(filepath.Join(dir, "residency", name), env, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	return claims, nil
 }

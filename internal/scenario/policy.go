@@ -89,15 +89,21 @@ func (pr *PolicyRotation) Event(typ string, key evidence.KeyRef) *Step {
 	return pr.Find(func(s Step) bool { return s.Event != nil && s.Record == nil && s.Event.Event == typ && s.Key == key })
 }
 
-// NewPolicyRotation returns a compliant policy rotation. Its window reaches
-// back to the old key's promotion, 120 days before the rotation, and on to the
-// old key's destruction 31 days after it.
+// NewPolicyRotation returns the compliant policy rotation of the tests,
+// starting at Start.
 func NewPolicyRotation(p *Parties) (*PolicyRotation, error) {
-	r0 := p.Rotation("rot-2026-03-hot-1", Start)
+	return NewPolicyRotationAt(p, "rot-2026-03-hot-1", Start)
+}
+
+// NewPolicyRotationAt returns a compliant policy rotation id starting at
+// start. Its window reaches back to the old key's promotion, 120 days before
+// start, and on to the old key's destruction 31 days after it.
+func NewPolicyRotationAt(p *Parties, id string, start time.Time) (*PolicyRotation, error) {
+	r0 := p.Rotation(id, start)
 	r := r0
-	r.Window = evidence.Window{Start: evidence.FormatTime(Start.Add(-130 * day)), End: evidence.FormatTime(Start.Add(40 * day))}
+	r.Window = evidence.Window{Start: evidence.FormatTime(start.Add(-130 * day)), End: evidence.FormatTime(start.Add(40 * day))}
 	pr := &PolicyRotation{Parties: p, Rotation: r, PolicyYAML: PolicyYAMLFull}
-	at := func(d time.Duration) evidence.At { return evidence.AtTime(Start.Add(d)) }
+	at := func(d time.Duration) evidence.At { return evidence.AtTime(start.Add(d)) }
 	svc := evidence.Actor{ID: p.Collector.ID}
 	ev := func(d time.Duration, typ, rot string) *evidence.LifecycleEvent {
 		return &evidence.LifecycleEvent{At: at(d), Event: typ, RotationID: rot, Actor: svc}
@@ -106,13 +112,13 @@ func NewPolicyRotation(p *Parties) (*PolicyRotation, error) {
 	steps := []Step{
 		{By: p.Collector, Key: r.OldKey, Event: ev(-121*day, evidence.EventCreate, PreviousRotation)},
 		{By: p.Collector, Key: r.OldKey, Event: ev(-120*day, evidence.EventPromote, PreviousRotation)},
-		{By: p.Collector, Key: r.OldKey, Record: Snapshot(-100*day, oldARN, false)},
+		{By: p.Collector, Key: r.OldKey, Record: Snapshot(start.Add(-100*day), oldARN, false)},
 	}
-	old1, err := p.Receipt(p.OldKey, -60*day, "old-1", "")
+	old1, err := p.Receipt(p.OldKey, start.Add(-60*day), "old-1", "")
 	if err != nil {
 		return nil, err
 	}
-	old2, err := p.Receipt(p.OldKey, 30*time.Minute, "old-2", "")
+	old2, err := p.Receipt(p.OldKey, start.Add(30*time.Minute), "old-2", "")
 	if err != nil {
 		return nil, err
 	}
@@ -126,11 +132,11 @@ func NewPolicyRotation(p *Parties) (*PolicyRotation, error) {
 		steps = append(steps, s)
 	}
 	newARN := "arn:aws-eusc:kms:eusc-de-east-1:210987654321:key/3c9d2e71-8a4b-4f6c-b1d0-7e5a2c8f4b19"
-	smoke, err := p.Receipt(p.NewKey, 2*time.Hour+30*time.Minute, "smoke-1", HSMSerial)
+	smoke, err := p.Receipt(p.NewKey, start.Add(2*time.Hour+30*time.Minute), "smoke-1", HSMSerial)
 	if err != nil {
 		return nil, err
 	}
-	new1, err := p.Receipt(p.NewKey, 12*time.Hour, "new-1", HSMSerial)
+	new1, err := p.Receipt(p.NewKey, start.Add(12*time.Hour), "new-1", HSMSerial)
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +151,7 @@ func NewPolicyRotation(p *Parties) (*PolicyRotation, error) {
 			Token:      evidence.TokenInfo{Manufacturer: "SafeNet", Model: "Luna K7", Serial: HSMSerial},
 			Attributes: evidence.KeyAttributes{KeyType: "EC", Sensitive: true, NeverExtractable: true, AlwaysSensitive: true, Local: true},
 		}},
-		Step{By: p.Collector, Key: r.NewKey, Record: Snapshot(2*time.Hour+20*time.Minute, newARN, false)},
+		Step{By: p.Collector, Key: r.NewKey, Record: Snapshot(start.Add(2*time.Hour+20*time.Minute), newARN, false)},
 		Step{By: p.Collector, Key: r.NewKey, Record: smoke},
 		Step{By: p.Collector, Key: r.NewKey, Record: new1},
 		Step{By: p.Collector, Key: r.NewKey, Event: breakGlass},
@@ -153,7 +159,7 @@ func NewPolicyRotation(p *Parties) (*PolicyRotation, error) {
 		Step{By: p.Collector, Key: r.OldKey, Event: ev(31*day+time.Hour, evidence.EventDestroy, r.ID)},
 	)
 	pr.Steps = steps
-	long := Start.Add(-200 * day)
+	long := start.Add(-200 * day)
 	pr.Claims = []*evidence.ResidencyClaim{
 		{At: evidence.AtTime(long), Subject: evidence.ResidencySubject{Kind: evidence.ResidencyAWSRegion, Partition: AWSPartition, Region: AWSRegion}, Region: AWSRegion, Jurisdiction: "EU"},
 		{At: evidence.AtTime(long), Subject: evidence.ResidencySubject{Kind: evidence.ResidencyHSM, Serial: HSMSerial}, Region: "eu-central-1", Jurisdiction: "EU"},
@@ -165,9 +171,9 @@ func NewPolicyRotation(p *Parties) (*PolicyRotation, error) {
 const day = 24 * time.Hour
 
 // Snapshot is a key-policy snapshot of an AWS KMS key in the AWS European
-// Sovereign Cloud, d after Start: a key administrator and a signer, distinct
-// unless adminSigns.
-func Snapshot(d time.Duration, arn string, adminSigns bool) *evidence.KeyPolicySnapshot {
+// Sovereign Cloud at t: a key administrator and a signer, distinct unless
+// adminSigns.
+func Snapshot(t time.Time, arn string, adminSigns bool) *evidence.KeyPolicySnapshot {
 	admin := []string{"kms:DisableKey", "kms:GetKeyPolicy", "kms:PutKeyPolicy", "kms:ScheduleKeyDeletion"}
 	if adminSigns {
 		admin = append(admin, "kms:Sign")
@@ -176,7 +182,7 @@ func Snapshot(d time.Duration, arn string, adminSigns bool) *evidence.KeyPolicyS
 	doc := fmt.Sprintf("policy of %s, admin signs %v", arn, adminSigns)
 	sum := sha256.Sum256([]byte(doc))
 	return &evidence.KeyPolicySnapshot{
-		At: evidence.AtTime(Start.Add(d)), Provider: evidence.ProviderAWSKMS,
+		At: evidence.AtTime(t), Provider: evidence.ProviderAWSKMS,
 		Resource: evidence.PolicyResource{Name: arn, Partition: AWSPartition, Region: AWSRegion},
 		Bindings: []evidence.Binding{
 			{Principal: "AWS:arn:aws-eusc:iam::210987654321:role/custody-key-admin", Permissions: admin},
@@ -187,8 +193,8 @@ func Snapshot(d time.Duration, arn string, adminSigns bool) *evidence.KeyPolicyS
 }
 
 // Receipt is a signing receipt of a real P-256 signature by key (OldKey or
-// NewKey) d after Start.
-func (p *Parties) Receipt(key any, d time.Duration, requestID, hsm string) (*evidence.SigningReceipt, error) {
+// NewKey) at t.
+func (p *Parties) Receipt(key any, t time.Time, requestID, hsm string) (*evidence.SigningReceipt, error) {
 	k := key.(*ecdsa.PrivateKey)
 	spki, err := x509.MarshalPKIXPublicKey(k.Public())
 	if err != nil {
@@ -200,7 +206,7 @@ func (p *Parties) Receipt(key any, d time.Duration, requestID, hsm string) (*evi
 		return nil, err
 	}
 	return &evidence.SigningReceipt{
-		At: evidence.AtTime(Start.Add(d)), Scheme: evidence.SchemeP256DER, PublicKey: spki,
+		At: evidence.AtTime(t), Scheme: evidence.SchemeP256DER, PublicKey: spki,
 		Digest: hex.EncodeToString(digest[:]), Signature: sig,
 		Operator: "wallet-signer-eu-1", RequestID: requestID, HSMSerial: hsm,
 	}, nil
@@ -288,6 +294,9 @@ func BuildPolicy(ctx context.Context, seed string, mutate func(*PolicyRotation))
 	b.Policy, err = verify.ParsePolicy([]byte(pr.PolicyYAML))
 	return b, err
 }
+
+// Time is the step's record time.
+func (s Step) Time() time.Time { return stepTime(s) }
 
 func stepTime(s Step) time.Time {
 	if s.Record != nil {
