@@ -93,7 +93,7 @@ func freshLog(t *testing.T) (dir string, pr *scenario.PolicyRotation, cosigned [
 
 func TestFreshness(t *testing.T) {
 	dir, pr, cosigned, trust := freshLog(t)
-	policy, err := verify.ParsePolicy([]byte(scenario.PolicyYAMLFull + "freshness: {maxAge: 24h, keyPolicySnapshot: 720h}\n"))
+	policy, err := verify.ParsePolicy([]byte(strings.Replace(scenario.PolicyYAMLFull, "keyPolicySnapshot: 7d", "keyPolicySnapshot: 720h", 1)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +134,7 @@ func TestFreshness(t *testing.T) {
 		}
 	})
 	t.Run("--max-age for kinds the policy leaves open", func(t *testing.T) {
-		p2, err := verify.ParsePolicy([]byte(scenario.PolicyYAMLFull))
+		p2, err := verify.ParsePolicy([]byte(scenario.PolicyYAML))
 		if err != nil {
 			t.Fatal(err)
 		}

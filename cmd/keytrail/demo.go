@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	fnote "github.com/transparency-dev/formats/note"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/keytrail/keytrail/cmd/internal/cli"
 	"github.com/keytrail/keytrail/evidence"
@@ -141,7 +144,13 @@ func runDemo(ctx context.Context, dir string, stdout, stderr io.Writer) (err err
 	if err != nil {
 		return err
 	}
-	trustJSON, err := strictjson.MarshalIndent(p.PolicyTrust())
+	witnessVKey, cosigned, err := demoWitness(ctx, l, dir)
+	if err != nil {
+		return err
+	}
+	tf := p.PolicyTrust()
+	tf.Logs[0].Witnesses = []verify.TrustedWitness{{Key: witnessVKey}}
+	trustJSON, err := strictjson.MarshalIndent(tf)
 	if err != nil {
 		return err
 	}
@@ -150,6 +159,7 @@ func runDemo(ctx context.Context, dir string, stdout, stderr io.Writer) (err err
 		filepath.Join(dir, "rotations", rot.ID+".json"): append(rotJSON, '\n'),
 		filepath.Join(dir, "trust.json"):                append(trustJSON, '\n'),
 		filepath.Join(dir, "policy.yaml"):               []byte(pr.PolicyYAML),
+		filepath.Join(dir, "checkpoint.cosigned"):       cosigned,
 	} {
 		if err := writeFileAtomic(path, data, 0o644); err != nil {
 			return err
@@ -184,6 +194,8 @@ func runDemo(ctx context.Context, dir string, stdout, stderr io.Writer) (err err
 		filepath.Join(dir, "trust.json"), filepath.Join(dir, "policy.yaml"), residency, logDir, bundlePath)
 	fmt.Fprintf(stdout, "or with keytrail:\n\n  go run ./cmd/keytrail verify bundle --trust %s --policy %s --residency %s --log %s %s\n",
 		filepath.Join(dir, "trust.json"), filepath.Join(dir, "policy.yaml"), residency, logDir, bundlePath)
+	fmt.Fprintf(stdout, "\nCI gate: are the new key's attestation and policy snapshot under a day old?\n\n  go run ./cmd/keytrail-verify freshness --trust %s --policy %s --log %s --checkpoint %s --key %s\n",
+		filepath.Join(dir, "trust.json"), filepath.Join(dir, "policy.yaml"), logDir, filepath.Join(dir, "checkpoint.cosigned"), rot.NewKey.ID)
 	return nil
 }
 
@@ -202,6 +214,22 @@ func demoPolicyRotation(p *scenario.Parties, now time.Time) (*scenario.PolicyRot
 		return nil, err
 	}
 	pr.Steps = append(pr.Steps, other)
+	// Today's HSM attestation and policy snapshot of the new key, as a daily
+	// collector makes them: what 'keytrail verify freshness' looks for.
+	daily := now.UTC().Truncate(time.Second).Add(-30 * time.Minute)
+	newSnap := pr.Find(func(s scenario.Step) bool {
+		_, ok := s.Record.(*evidence.KeyPolicySnapshot)
+		return ok && s.Key == pr.Rotation.NewKey
+	}).Record.(*evidence.KeyPolicySnapshot)
+	att := pr.Find(func(s scenario.Step) bool {
+		_, ok := s.Record.(*evidence.HSMAttestation)
+		return ok && s.Key == pr.Rotation.NewKey
+	}).Record.(*evidence.HSMAttestation)
+	today := *att
+	today.At = evidence.AtTime(daily)
+	pr.Steps = append(pr.Steps,
+		scenario.Step{By: p.Collector, Key: pr.Rotation.NewKey, Record: &today},
+		scenario.Step{By: p.Collector, Key: pr.Rotation.NewKey, Record: scenario.Snapshot(daily, newSnap.Resource.Name, false)})
 	slices.SortStableFunc(pr.Steps, func(a, b scenario.Step) int { return a.Time().Compare(b.Time()) })
 	return pr, nil
 }
@@ -248,4 +276,34 @@ func demoResidency(ctx context.Context, l interface {
 		}
 	}
 	return claims, nil
+}
+
+// demoWitness makes a witness key (DIR/keys/witness.key) and cosigns the
+// ledger's latest checkpoint with it (C2SP tlog-cosignature/v1, which carries
+// the time the witness saw it): the freshness gate's source of a checkpoint's
+// age. It returns the witness's verifier key and the cosigned checkpoint.
+func demoWitness(ctx context.Context, l interface {
+	Checkpoint(context.Context) ([]byte, error)
+}, dir string) (string, []byte, error) {
+	skey, vkey, err := note.GenerateKey(rand.Reader, "keytrail.demo/witness")
+	if err != nil {
+		return "", nil, err
+	}
+	if err := writeFileAtomic(filepath.Join(dir, "keys", "witness.key"), []byte(skey+"\n"), 0o600); err != nil {
+		return "", nil, err
+	}
+	w, err := fnote.NewSignerForCosignatureV1(skey)
+	if err != nil {
+		return "", nil, err
+	}
+	cvkey, err := fnote.VKeyToCosignatureV1(vkey)
+	if err != nil {
+		return "", nil, err
+	}
+	raw, err := l.Checkpoint(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	cosigned, err := cosign(raw, w)
+	return cvkey, cosigned, err
 }

@@ -36,6 +36,10 @@ deletion:
 breakGlass:
   quorum: 2
   roles: [custody-officer, security-officer]
+freshness:
+  # keytrail verify freshness: attestations a day old at most, snapshots a week
+  maxAge: 24h
+  keyPolicySnapshot: 7d
 `
 
 // Places of the policy rotation.

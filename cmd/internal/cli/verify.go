@@ -202,6 +202,7 @@ func VerifyCommand(prog string) *cobra.Command {
 		Long:  "Verify evidence offline. Exit status: 0 verified, 1 verification failed, 2 usage error or unreadable input.",
 	}
 	c.AddCommand(VerifyBundleCommand(prog + " verify"))
+	c.AddCommand(VerifyFreshnessCommand(prog + " verify"))
 	return c
 }
 
@@ -225,5 +226,6 @@ Exit status: 0 verified, 1 verification failed, 2 usage error or unreadable inpu
 		return Silent(ExitUsage)
 	}
 	root.AddCommand(VerifyBundleCommand("keytrail-verify"))
+	root.AddCommand(VerifyFreshnessCommand("keytrail-verify"))
 	return root
 }
