@@ -31,10 +31,9 @@ witnesses (or several of your own, with a quorum) also protect against a log
 that shows different checkpoints to different people.`,
 		Example: `  keytrail witness keygen --name witness.example/w1 --key w1.key
   keytrail witness cosign --key w1.key --log-vkey log.key.pub --log log/ -o checkpoint.cosigned`,
-		Args: cli.NoCommand,
 	}
 	c.AddCommand(witnessKeygenCommand(), witnessCosignCommand())
-	return c
+	return groupCommand(c)
 }
 
 func witnessKeygenCommand() *cobra.Command {
