@@ -27,8 +27,17 @@ func TestMain(m *testing.M) {
 // TestScripts runs the CLI scripts in testdata/script: every command, its
 // output and its exit status (0 ok, 1 verification failed, 2 usage or input).
 func TestScripts(t *testing.T) {
+	testdata, err := filepath.Abs("../../testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
+		// $TESTDATA is the repository's testdata: the collectors' sample exports.
+		Setup: func(e *testscript.Env) error {
+			e.Setenv("TESTDATA", testdata)
+			return nil
+		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"exits":  cmdExits,
 			"tamper": cmdTamper,
