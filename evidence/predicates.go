@@ -134,12 +134,21 @@ const (
 	EventDestroy          = "destroy"
 	EventBreakGlass       = "break-glass"
 	EventRollback         = "rollback"
+	// Events a provider's log reports (AWS KMS EnableKey, CancelKeyDeletion,
+	// PutKeyPolicy, CreateGrant, RotateKey). No rotation rule requires them;
+	// they are in the bundle for the auditor to read.
+	EventEnable         = "enable"
+	EventCancelDeletion = "cancel-deletion"
+	EventPolicyChange   = "policy-change"
+	EventGrant          = "grant"
+	EventRotateMaterial = "rotate-material"
 )
 
 // LifecycleEvents lists every lifecycle event.
 var LifecycleEvents = []string{
 	EventRequest, EventCreate, EventSmokeTest, EventApprove, EventPromote, EventDisable,
 	EventScheduleDeletion, EventDestroy, EventBreakGlass, EventRollback,
+	EventEnable, EventCancelDeletion, EventPolicyChange, EventGrant, EventRotateMaterial,
 }
 
 // LifecycleEvent records one step in a key's life. Its subject is the key the

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keytrail/keytrail/cmd/internal/cli"
+	"github.com/keytrail/keytrail/collectors/cloudtrail"
 	"github.com/keytrail/keytrail/collectors/kmspolicy"
 	"github.com/keytrail/keytrail/collectors/receipts"
 	"github.com/keytrail/keytrail/evidence"
@@ -26,7 +27,7 @@ statements in DSSE envelopes, docs/records.md), written to files (-o) or
 appended to the ledger (--ledger DIR --log-key FILE). Collectors read local
 files only: nothing is fetched.`,
 	}
-	c.AddCommand(collectKMSPolicyCommand(), collectReceiptsCommand())
+	c.AddCommand(collectKMSPolicyCommand(), collectReceiptsCommand(), collectCloudTrailCommand())
 	return groupCommand(c)
 }
 
@@ -407,4 +408,96 @@ func safeName(s string) string {
 		b = b[:100]
 	}
 	return string(b)
+}
+
+func collectCloudTrailCommand() *cobra.Command {
+	var pubKeys []string
+	var signerPath string
+	var out recordOut
+	c := &cobra.Command{
+		Use:   "cloudtrail --public-key FILE... --signer FILE (-o DIR | --log-key FILE) LOGFILE...",
+		Short: "Import KMS events from AWS CloudTrail log files as provider-sourced records",
+		Long: `Import AWS KMS events from CloudTrail log files (as delivered to S3, .json or
+.json.gz): CreateKey, EnableKey, DisableKey, ScheduleKeyDeletion,
+CancelKeyDeletion, PutKeyPolicy, CreateGrant and RotateKey become lifecycle
+events, Sign becomes a signing receipt without a signature (CloudTrail logs
+none), each marked as provider-sourced with CloudTrail's event ID
+(collectors/cloudtrail documents the rules).
+
+Only events about the keys given with --public-key (aws kms get-public-key
+output, which names the key's ARN and its public key) are imported; failed
+calls and other events are counted and skipped. Validate the files first with
+'aws cloudtrail validate-logs': this command does not check CloudTrail's
+digest files.`,
+		Example: `  keytrail collect cloudtrail --public-key get-public-key.json --signer keys/collector.pem -o ct/ 210987654321_CloudTrail_eusc-de-east-1_20260302T1000Z_hot1.json.gz
+  keytrail collect cloudtrail --public-key k1.json --public-key k2.json --signer keys/collector.pem --ledger ./keytrail-log --log-key log.key logs/*.json.gz`,
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cli.Usage("cloudtrail takes one or more CloudTrail log files")
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			if err := out.check(); err != nil {
+				return err
+			}
+			if len(pubKeys) == 0 || signerPath == "" {
+				return cli.Usage("--public-key (at least one) and --signer are required")
+			}
+			keys := map[string]evidence.KeyRef{}
+			for _, p := range pubKeys {
+				f, err := readNamed(p)
+				if err != nil {
+					return err
+				}
+				k, err := kmspolicy.KeyRefFromAWSPublicKey(f)
+				if err != nil {
+					return inputErr(err)
+				}
+				keys[k.ID] = k
+			}
+			signer, err := readSigner(signerPath)
+			if err != nil {
+				return err
+			}
+			var envs [][]byte
+			var names []string
+			for _, path := range args {
+				data, err := cli.ReadFile(path, cloudtrail.MaxFileBytes, "CloudTrail log file")
+				if err != nil {
+					return err
+				}
+				recs, err := cloudtrail.Parse(data)
+				if err != nil {
+					return cli.Input(path, err, "a CloudTrail log file as delivered to S3: {\"Records\": [...]}")
+				}
+				imported, sum, err := cloudtrail.Import(c.Context(), recs, cloudtrail.Config{Keys: keys, Signer: signer})
+				if err != nil {
+					return cli.Input(path, err, "")
+				}
+				fmt.Fprintf(c.ErrOrStderr(), "%s: %d records, %d imported %v; skipped: %d other keys, %d failed calls, %d other KMS events, %d other services\n",
+					path, len(recs), sum.Imported, sum.ByEventNames, sum.OtherKey, sum.FailedCall, sum.OtherEvent, sum.OtherSource)
+				for _, im := range imported {
+					envs = append(envs, im.Envelope)
+					names = append(names, fmt.Sprintf("cloudtrail-%s-%s.json", safeName(im.EventName), safeName(im.EventID)))
+				}
+			}
+			if len(envs) == 0 {
+				return cli.Failed("no KMS events about the given keys in %s", strings.Join(args, ", "))
+			}
+			if out.out != "" {
+				if len(envs) == 1 {
+					names[0] = ""
+				} else if err := os.MkdirAll(out.out, 0o755); err != nil {
+					return cli.Input(out.out, err, "")
+				}
+			}
+			return out.emit(c.Context(), c.OutOrStdout(), envs, names)
+		},
+	}
+	f := c.Flags()
+	f.StringArrayVar(&pubKeys, "public-key", nil, "aws kms get-public-key output of a key whose events to import; repeatable (required)")
+	f.StringVar(&signerPath, "signer", "", "the collector's PEM private key (required)")
+	out.register(c, "write the signed records here: a file for one, a directory for several")
+	return c
 }

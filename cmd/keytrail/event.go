@@ -23,6 +23,11 @@ var eventHelp = map[string]struct{ short, flags, example string }{
 	evidence.EventDestroy:          {"a key is destroyed", "", ""},
 	evidence.EventBreakGlass:       {"an emergency action, with its reason and quorum", "--reason, --quorum (required)", "--reason 'signer compromise suspected' --quorum alice@custody.example --quorum bob@custody.example"},
 	evidence.EventRollback:         {"the rotation is rolled back, with the reason", "--reason (required)", "--reason 'new key failed in production'"},
+	evidence.EventEnable:           {"a key is enabled (usually from a provider's log)", "", ""},
+	evidence.EventCancelDeletion:   {"a scheduled deletion is cancelled", "", ""},
+	evidence.EventPolicyChange:     {"the key's access policy changed (snapshot it with 'keytrail collect kms-policy')", "", ""},
+	evidence.EventGrant:            {"a grant on the key was created", "", ""},
+	evidence.EventRotateMaterial:   {"the provider rotated the key material", "", ""},
 }
 
 func eventCommand() *cobra.Command {
