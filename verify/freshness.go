@@ -36,6 +36,10 @@ const (
 	freshMaxKeys  = 256        // keys per run
 )
 
+// maxClockSkew is how far in the future a record or cosignature time may be
+// (clocks differ); beyond it the time is wrong, and the evidence is not fresh.
+const maxClockSkew = 5 * time.Minute
+
 // ErrStale: a record or the checkpoint is older than its limit, or missing.
 var ErrStale = errors.New("stale evidence")
 
@@ -210,6 +214,10 @@ func (v *Verifier) Freshness(opts FreshnessOptions) (*Freshness, error) {
 				age := opts.Now.Sub(l.pred.RecordTime())
 				fr.AgeSeconds = int64(age / time.Second)
 				switch {
+				case age < -maxClockSkew:
+					fr.Reason = fmt.Sprintf("entry %d at %s is %s in the future", l.index, fr.Time, age2(-age))
+				case !cpTime.IsZero() && opts.Now.Sub(cpTime) < -maxClockSkew:
+					fr.Reason = fmt.Sprintf("the checkpoint's cosignature time %s (by %s) is in the future", evidence.FormatTime(cpTime), witness)
 				case cpTime.IsZero():
 					fr.Reason = "checkpoint age unknown: no cosignature by a witness the trust file lists for the log (C2SP checkpoints carry no time)"
 				case opts.Now.Sub(cpTime) > limit:

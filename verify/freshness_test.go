@@ -102,7 +102,6 @@ func TestFreshness(t *testing.T) {
 		t.Fatal(err)
 	}
 	newKey := pr.Rotation.NewKey.ID
-	attested := scenario.Start.Add(2*time.Hour + 10*time.Minute)
 	witnessTime := time.Now() // the witness cosigned just now; the daily records are an hour older
 
 	t.Run("fresh", func(t *testing.T) {
@@ -150,12 +149,30 @@ func TestFreshness(t *testing.T) {
 			t.Errorf("freshness = %+v", f)
 		}
 	})
+	t.Run("future times", func(t *testing.T) {
+		// Seen from an hour before the witness cosigned, the checkpoint's time
+		// is in the future; seen from two hours before, the records are too.
+		f, err := v.Freshness(verify.FreshnessOptions{Log: os.DirFS(dir), Checkpoint: cosigned, Keys: []string{newKey}, Now: witnessTime.Add(-time.Hour + time.Second)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Fresh || !strings.Contains(f.Records[0].Reason, "is in the future") {
+			t.Errorf("cosignature in the future: %+v", f.Records[0])
+		}
+		f, err = v.Freshness(verify.FreshnessOptions{Log: os.DirFS(dir), Checkpoint: cosigned, Keys: []string{newKey}, Now: witnessTime.Add(-3 * time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Fresh || !strings.Contains(f.Records[0].Reason, "in the future") || !strings.HasPrefix(f.Records[0].Reason, "entry ") {
+			t.Errorf("record in the future: %+v", f.Records[0])
+		}
+	})
 	t.Run("no witness time", func(t *testing.T) {
 		raw, err := os.ReadFile(filepath.Join(dir, "checkpoint"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		f, err := v.Freshness(verify.FreshnessOptions{Log: os.DirFS(dir), Checkpoint: raw, Keys: []string{newKey}, Now: attested.Add(time.Hour)})
+		f, err := v.Freshness(verify.FreshnessOptions{Log: os.DirFS(dir), Checkpoint: raw, Keys: []string{newKey}, Now: witnessTime})
 		if err != nil {
 			t.Fatal(err)
 		}

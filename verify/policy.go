@@ -141,6 +141,10 @@ type RotationPolicy struct {
 	// RequireSmokeTest requires a passing smoke test of the new key before
 	// promotion. Default true.
 	RequireSmokeTest *bool `yaml:"requireSmokeTest"`
+	// RequirePolicySnapshots requires a key-policy snapshot of both the old
+	// and the new key in the bundle: without one, policy.separation-of-duties
+	// fails instead of being skipped. Default false.
+	RequirePolicySnapshots bool `yaml:"requirePolicySnapshots"`
 }
 
 // ErrPolicy reports an unusable policy file.

@@ -107,7 +107,7 @@ func (v *Verifier) checkRules(r evidence.Rotation, entries []verifiedEntry, log 
 	checkAfterDisable(x, res)
 	v.checkRetention(x, res)
 	v.checkBreakGlass(x, res)
-	checkSeparationOfDuties(x, res)
+	v.checkSeparationOfDuties(x, res)
 	v.checkResidency(r, entries, log, opts, res)
 }
 
@@ -350,12 +350,18 @@ func (v *Verifier) checkBreakGlass(x *rules, res *Result) {
 // principal both administers the key's access and signs with the key
 // (kmsperm.AdminSigners). A principal holding a role whose permissions are
 // unknown fails closed.
-func checkSeparationOfDuties(x *rules, res *Result) {
-	if len(x.snapshots) == 0 {
+func (v *Verifier) checkSeparationOfDuties(x *rules, res *Result) {
+	var f failures
+	if v.policy.Rotation.RequirePolicySnapshots {
+		for _, k := range []evidence.KeyRef{x.r.OldKey, x.r.NewKey} {
+			if !slices.ContainsFunc(x.snapshots, func(e rec) bool { return e.keys[0] == k }) {
+				f.add(fmt.Errorf("%w: no key-policy snapshot of %s in the bundle (policy: requirePolicySnapshots)", ErrSeparationOfDuties, k.ID))
+			}
+		}
+	} else if len(x.snapshots) == 0 {
 		res.skip(CheckSeparationOfDuties, "no key-policy snapshots in the bundle")
 		return
 	}
-	var f failures
 	for _, e := range x.snapshots {
 		p := e.pred.(*evidence.KeyPolicySnapshot)
 		what := fmt.Sprintf("policy of %s (%s, key-policy snapshot %s)", e.keys[0].ID, p.Resource.Name, e.where())

@@ -128,6 +128,19 @@ func TestScenarioEachRule(t *testing.T) {
 			bad := scenario.Snapshot(old.RecordTime(), old.Resource.Name, true)
 			s.Record = bad
 		}},
+		{"no policy snapshot of the old key", verify.CheckSeparationOfDuties, verify.ErrSeparationOfDuties, true, func(pr *scenario.PolicyRotation) {
+			s := pr.Find(func(s scenario.Step) bool {
+				_, ok := s.Record.(*evidence.KeyPolicySnapshot)
+				return ok && s.Key == pr.Rotation.OldKey
+			})
+			pr.Steps = slicesDelete(pr.Steps, s)
+			// The old key is still located by its KMS region for residency:
+			// the claim is about the region, and the snapshot was the only
+			// record naming it, so locate the old key by an HSM instead.
+			pr.Steps = append(pr.Steps, scenario.Step{By: pr.Parties.Collector, Key: pr.Rotation.OldKey, Record: &evidence.HSMAttestation{
+				At: evidence.AtTime(scenario.Start.Add(-100 * day)), Format: "pkcs11-attributes",
+				Token: evidence.TokenInfo{Serial: scenario.HSMSerial}, Attributes: evidence.KeyAttributes{KeyType: "EC"}}})
+		}},
 		{"the new key's HSM is in the US", verify.CheckResidency, verify.ErrResidency, false, func(pr *scenario.PolicyRotation) {
 			pr.Claims[1].Jurisdiction = "US"
 		}},
@@ -210,5 +223,32 @@ func TestScenarioResidencyClaimsAuthenticated(t *testing.T) {
 	}
 	if c := res.Check(verify.CheckResidency); c.Status != verify.Fail || !strings.Contains(c.Reason, "jurisdiction unknown") {
 		t.Errorf("no claims: %s %s", c.Status, c.Reason)
+	}
+}
+
+// TestScenarioOldKeyHistory: events of the rotation that created the old key
+// are admitted as its history (the promotion starts its service) but never
+// count for this rotation: a disable of another rotation is no disable here.
+func TestScenarioOldKeyHistory(t *testing.T) {
+	_, res := buildPolicy(t, func(pr *scenario.PolicyRotation) {
+		pr.Event(evidence.EventDisable, pr.Rotation.OldKey).Event.RotationID = scenario.PreviousRotation
+	})
+	if c := res.Check(verify.CheckEntriesBinding); c.Status != verify.Pass {
+		t.Errorf("binding: %s %s", c.Status, c.Reason)
+	}
+	if c := res.Check(verify.CheckRotationStructure); c.Status != verify.Fail || !strings.Contains(c.Reason, "no disable event for kms:eu-central-1/custody/hot-1/v1") {
+		t.Errorf("structure: %s %s", c.Status, c.Reason)
+	}
+	for _, name := range []string{verify.CheckRotationWindow, verify.CheckReceiptsAfterDisable} {
+		if c := res.Check(name); c.Status != verify.Fail || !strings.Contains(c.Reason, "see rotation.structure") {
+			t.Errorf("%s: %s %s", name, c.Status, c.Reason)
+		}
+	}
+	// An event of another rotation about the new key is not history: it fails binding.
+	_, res = buildPolicy(t, func(pr *scenario.PolicyRotation) {
+		pr.Event(evidence.EventCreate, pr.Rotation.NewKey).Event.RotationID = scenario.PreviousRotation
+	})
+	if c := res.Check(verify.CheckEntriesBinding); c.Status != verify.Fail || !strings.Contains(c.Reason, "belongs to rotation") {
+		t.Errorf("binding of another rotation's event about the new key: %s %s", c.Status, c.Reason)
 	}
 }

@@ -25,6 +25,8 @@ rotation:
   minApprovals: 2
   approverRoles: [custody-officer, security-officer]
   requireSmokeTest: true
+  # both keys' access policies must be in the bundle
+  requirePolicySnapshots: true
 keyClasses:
   hot-signing:
     # from the old key's promotion to its disable
