@@ -183,18 +183,30 @@ func checkReceiptSignatures(x *rules, res *Result) {
 			provider++
 			continue
 		}
-		k, err := receipt.ParseKey(receipt.Scheme(p.Scheme), p.PublicKey)
-		if err == nil {
-			st := &evidence.Statement{Type: evidence.StatementType, PredicateType: evidence.PredicateSigningReceipt, Subject: []evidence.Subject{e.keys[0].Subject()}}
-			_, err = receipt.VerifyStatement(k, st, p, receipt.Options{})
-		}
-		if err != nil {
+		if err := e.receiptErr; err != nil {
 			f.add(fmt.Errorf("%w: receipt %s by %s (%s): %w", ErrReceipt, p.RequestID, e.keys[0].ID, e.where(), err))
 			continue
 		}
 		verified++
 	}
 	f.report(res, CheckReceiptsSignature, fmt.Sprintf("receipts verified under their keys: %d; provider-sourced receipts, which carry no signature: %d", verified, provider))
+}
+
+// verifyReceipt verifies a verified entry's signing receipt, if it is one
+// with a signature: in its scheme, under the public key it carries, whose
+// digest ParseStatement has matched to the subject's.
+func verifyReceipt(ve *verifiedEntry) error {
+	p, ok := ve.pred.(*evidence.SigningReceipt)
+	if !ok || p.Source != nil {
+		return nil
+	}
+	k, err := receipt.ParseKey(receipt.Scheme(p.Scheme), p.PublicKey)
+	if err != nil {
+		return err
+	}
+	st := &evidence.Statement{Type: evidence.StatementType, PredicateType: evidence.PredicateSigningReceipt, Subject: []evidence.Subject{ve.keys[0].Subject()}}
+	_, err = receipt.VerifyStatement(k, st, p, receipt.Options{})
+	return err
 }
 
 // checkBeforePromotion: the new key signs nothing before its promotion but

@@ -116,6 +116,10 @@ type verifiedEntry struct {
 	keys   []evidence.KeyRef
 	pred   evidence.Predicate
 	ok     bool
+	// receiptErr is the result of verifying a signing receipt's signature
+	// (receipts.signature), done by the entry workers so that it runs in
+	// parallel with decoding.
+	receiptErr error
 }
 
 // VerifyBundle verifies raw, the bytes of a bundle file. It returns an error
@@ -300,6 +304,9 @@ func (r *run) start() {
 				e := &j.e
 				r.incErr[j.i] = checkInclusion(r.m, j.i, e, r.cp)
 				r.out[j.i], r.sigErr[j.i], r.bindErr[j.i] = r.v.checkEntry(e, r.m.Rotation)
+				if ve := &r.out[j.i]; ve.ok {
+					ve.receiptErr = verifyReceipt(ve)
+				}
 			}
 		})
 	}
