@@ -50,7 +50,7 @@ type Policy struct {
 // Entry is one normalised permission of one principal.
 type Entry struct {
 	// Effect is EffectAllow or EffectDeny. A deny never appears among a
-	// snapshot's bindings; it is kept here and in Snapshot.Denies.
+	// snapshot's bindings; it is kept here and in the predicate's Denies.
 	Effect string `json:"effect"`
 	// Principal is in the grammar of Principal.
 	Principal string `json:"principal"`
