@@ -227,3 +227,38 @@ func (c *KeyClassPolicy) validate() error {
 	}
 	return nil
 }
+
+// cloneRules deep-copies the sections a Verifier keeps, so that a caller
+// changing its Policy after New does not change the Verifier.
+func (p *Policy) cloneRules() {
+	if p.BreakGlass != nil {
+		b := *p.BreakGlass
+		b.Roles = slices.Clone(b.Roles)
+		p.BreakGlass = &b
+	}
+	if p.Deletion != nil {
+		d := *p.Deletion
+		p.Deletion = &d
+	}
+	if p.Freshness != nil {
+		f := *p.Freshness
+		p.Freshness = &f
+	}
+	if p.KeyClasses != nil {
+		classes := make(map[string]*KeyClassPolicy, len(p.KeyClasses))
+		for name, c := range p.KeyClasses {
+			if c == nil {
+				classes[name] = nil
+				continue
+			}
+			cc := *c
+			cc.Jurisdictions = slices.Clone(c.Jurisdictions)
+			if c.RotationWindow != nil {
+				w := *c.RotationWindow
+				cc.RotationWindow = &w
+			}
+			classes[name] = &cc
+		}
+		p.KeyClasses = classes
+	}
+}

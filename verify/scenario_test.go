@@ -252,3 +252,25 @@ func TestScenarioOldKeyHistory(t *testing.T) {
 		t.Errorf("binding of another rotation's event about the new key: %s %s", c.Status, c.Reason)
 	}
 }
+
+// TestScenarioPolicyCopied: changing the Policy after New changes nothing.
+func TestScenarioPolicyCopied(t *testing.T) {
+	b, err := scenario.BuildPolicy(context.Background(), "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := verify.New(b.Trust, b.Policy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Policy.BreakGlass.Quorum = 16
+	b.Policy.KeyClasses["hot-signing"].Jurisdictions[0] = "US"
+	b.Policy.KeyClasses["hot-signing"].RotationWindow.Max = 1
+	res, err := v.VerifyBundle(b.BundleBytes, verify.Options{Residency: b.Residency})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Verified {
+		t.Fatalf("the verifier saw the caller's later changes: %v", res.Err())
+	}
+}

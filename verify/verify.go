@@ -87,6 +87,7 @@ func New(trust *Trust, policy *Policy) (*Verifier, error) {
 	// (an unset minApprovals is 2, never 0), and the caller's value is unchanged.
 	p := *policy
 	p.Rotation.ApproverRoles = slices.Clone(p.Rotation.ApproverRoles)
+	p.cloneRules()
 	if err := p.validate(); err != nil {
 		return nil, err
 	}

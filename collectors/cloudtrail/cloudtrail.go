@@ -54,7 +54,7 @@ import (
 // Limits on untrusted input.
 const (
 	MaxFileBytes         = 64 << 20
-	MaxDecompressedBytes = 256 << 20
+	MaxDecompressedBytes = 128 << 20
 	MaxRecords           = 1 << 20
 )
 

@@ -108,6 +108,24 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
+// TestGzipBomb: a small file that inflates past MaxDecompressedBytes is
+// refused after reading at most one byte more than the limit (ATTACKS.md 29).
+func TestGzipBomb(t *testing.T) {
+	var gz bytes.Buffer
+	w, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+	zeros := make([]byte, 1<<20)
+	for range MaxDecompressedBytes>>20 + 1 {
+		w.Write(zeros)
+	}
+	w.Close()
+	if gz.Len() > 1<<20 {
+		t.Fatalf("bomb is %d bytes", gz.Len())
+	}
+	if _, err := Parse(gz.Bytes()); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("gzip bomb: %v", err)
+	}
+}
+
 func TestImportErrors(t *testing.T) {
 	cfg, _ := testConfig(t)
 	const base = `{"Records": [{"eventSource": "kms.amazonaws.com", "eventName": "DisableKey", "eventTime": "2026-03-02T19:00:00Z",
