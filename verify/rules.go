@@ -64,18 +64,22 @@ type rules struct {
 	events     []rec // lifecycle events, any rotation
 	receipts   []rec
 	snapshots  []rec
+	requestOld *rec // this rotation's single request about the old key
 	promoteNew *rec // this rotation's single promote of the new key
 	disableOld *rec // this rotation's single disable of the old key
 }
 
 func newRules(r evidence.Rotation, entries []verifiedEntry) *rules {
 	x := &rules{r: r}
-	var promotes, disables []rec
+	var requests, promotes, disables []rec
 	for _, e := range entries {
 		re := rec{e, e.pred.RecordTime()}
 		switch p := e.pred.(type) {
 		case *evidence.LifecycleEvent:
 			x.events = append(x.events, re)
+			if p.RotationID == r.ID && p.Event == evidence.EventRequest && e.keys[0] == r.OldKey {
+				requests = append(requests, re)
+			}
 			if p.RotationID == r.ID && p.Event == evidence.EventPromote && e.keys[0] == r.NewKey {
 				promotes = append(promotes, re)
 			}
@@ -89,6 +93,9 @@ func newRules(r evidence.Rotation, entries []verifiedEntry) *rules {
 		}
 	}
 	// Several are a rotation.structure failure; the rules then do not guess.
+	if len(requests) == 1 {
+		x.requestOld = &requests[0]
+	}
 	if len(promotes) == 1 {
 		x.promoteNew = &promotes[0]
 	}
@@ -365,9 +372,20 @@ func (v *Verifier) checkBreakGlass(x *rules, res *Result) {
 func (v *Verifier) checkSeparationOfDuties(x *rules, res *Result) {
 	var f failures
 	if v.policy.Rotation.RequirePolicySnapshots {
-		for _, k := range []evidence.KeyRef{x.r.OldKey, x.r.NewKey} {
-			if !slices.ContainsFunc(x.snapshots, func(e rec) bool { return e.keys[0] == k }) {
-				f.add(fmt.Errorf("%w: no key-policy snapshot of %s in the bundle (policy: requirePolicySnapshots)", ErrSeparationOfDuties, k.ID))
+		// The snapshot in force when each key's part begins must be in the
+		// bundle: the old key's at the rotation's request, the new key's at
+		// its promotion.
+		for _, need := range []struct {
+			k     evidence.KeyRef
+			event string
+			at    *rec
+		}{{x.r.OldKey, evidence.EventRequest, x.requestOld}, {x.r.NewKey, evidence.EventPromote, x.promoteNew}} {
+			if !slices.ContainsFunc(x.snapshots, func(e rec) bool { return e.keys[0] == need.k && (need.at == nil || !e.at.After(need.at.at)) }) {
+				when := "in the bundle"
+				if need.at != nil {
+					when = fmt.Sprintf("at or before its %s (%s)", need.event, need.at.where())
+				}
+				f.add(fmt.Errorf("%w: no key-policy snapshot of %s %s (policy: requirePolicySnapshots)", ErrSeparationOfDuties, need.k.ID, when))
 			}
 		}
 	} else if len(x.snapshots) == 0 {

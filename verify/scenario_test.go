@@ -141,6 +141,13 @@ func TestScenarioEachRule(t *testing.T) {
 				At: evidence.AtTime(scenario.Start.Add(-100 * day)), Format: "pkcs11-attributes",
 				Token: evidence.TokenInfo{Serial: scenario.HSMSerial}, Attributes: evidence.KeyAttributes{KeyType: "EC"}}})
 		}},
+		{"the new key's only snapshot is after its promotion", verify.CheckSeparationOfDuties, verify.ErrSeparationOfDuties, false, func(pr *scenario.PolicyRotation) {
+			s := pr.Find(func(s scenario.Step) bool {
+				_, ok := s.Record.(*evidence.KeyPolicySnapshot)
+				return ok && s.Key == pr.Rotation.NewKey
+			})
+			s.Record.(*evidence.KeyPolicySnapshot).At = at(11 * time.Hour)
+		}},
 		{"the new key's HSM is in the US", verify.CheckResidency, verify.ErrResidency, false, func(pr *scenario.PolicyRotation) {
 			pr.Claims[1].Jurisdiction = "US"
 		}},
