@@ -86,6 +86,19 @@ func FuzzParseStatement(f *testing.F) {
 		f.Add(s)
 	}
 	f.Add([]byte(`{"_type":"https://in-toto.io/Statement/v1","subject":[],"predicateType":"","predicate":{}}`))
+	// Every predicate type of the policy rotation: receipts, snapshots,
+	// attestations, provider-sourced events and residency claims.
+	pb, err := scenario.BuildPolicy(context.Background(), "fuzz seeds", nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, env := range append(pb.Records, pb.Residency...) {
+		e, err := evidence.ParseEnvelope(env, evidence.MaxRecordBytes)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(e.Payload)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		st, p, err := evidence.ParseStatement(data)
 		if err != nil {

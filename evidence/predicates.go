@@ -1,8 +1,13 @@
 package evidence
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -129,12 +134,21 @@ const (
 	EventDestroy          = "destroy"
 	EventBreakGlass       = "break-glass"
 	EventRollback         = "rollback"
+	// Events a provider's log reports (AWS KMS EnableKey, CancelKeyDeletion,
+	// PutKeyPolicy, CreateGrant, RotateKey). No rotation rule requires them;
+	// they are in the bundle for the auditor to read.
+	EventEnable         = "enable"
+	EventCancelDeletion = "cancel-deletion"
+	EventPolicyChange   = "policy-change"
+	EventGrant          = "grant"
+	EventRotateMaterial = "rotate-material"
 )
 
 // LifecycleEvents lists every lifecycle event.
 var LifecycleEvents = []string{
 	EventRequest, EventCreate, EventSmokeTest, EventApprove, EventPromote, EventDisable,
 	EventScheduleDeletion, EventDestroy, EventBreakGlass, EventRollback,
+	EventEnable, EventCancelDeletion, EventPolicyChange, EventGrant, EventRotateMaterial,
 }
 
 // LifecycleEvent records one step in a key's life. Its subject is the key the
@@ -158,12 +172,19 @@ type LifecycleEvent struct {
 	Reason string `json:"reason,omitempty"`
 	// Quorum lists who authorised a break-glass (break-glass only).
 	Quorum []string `json:"quorum,omitempty"`
+	// Source marks an event a collector made from a provider's log (for
+	// example a CloudTrail DisableKey) rather than one the actor signed.
+	Source *ProviderSource `json:"source,omitempty"`
 }
 
 // SmokeTest is the outcome of exercising a new key before promotion.
 type SmokeTest struct {
 	Passed bool   `json:"passed"`
 	Detail string `json:"detail,omitempty"`
+	// RequestIDs are the signing requests the smoke test made with the new
+	// key: receipts with these request IDs, no later than the smoke test, are
+	// the only signatures the new key may make before its promotion.
+	RequestIDs []string `json:"requestIds,omitempty"`
 }
 
 func (*LifecycleEvent) PredicateType() string { return PredicateLifecycleEvent }
@@ -206,6 +227,7 @@ func (e *LifecycleEvent) validate(s *Statement) error {
 		only("quorum", len(e.Quorum) != 0, EventBreakGlass),
 		e.checkRetention(),
 		e.checkRole(),
+		e.Source.check(),
 	)
 }
 
@@ -392,22 +414,91 @@ func (a *TPMAttestation) validate(s *Statement) error {
 	return errors.Join(append(errs, a.check(), oneSubject(s))...)
 }
 
-// KeyPolicySnapshot records the key policy and bindings in force for a key.
+// KeyPolicySnapshot records the key policy and bindings in force for a key at
+// its time: who may do what with the key (collectors/kmspolicy normalises AWS
+// KMS and Cloud KMS policies into this form).
 type KeyPolicySnapshot struct {
 	At
 	// Provider is "aws-kms" or "gcp-kms".
 	Provider string `json:"provider"`
-	// Bindings maps each principal to the permissions it holds on the key.
+	// Resource names and locates the key at the provider.
+	Resource PolicyResource `json:"resource"`
+	// Bindings maps each principal to the permissions it holds on the key
+	// (allow entries only), sorted by principal.
 	Bindings []Binding `json:"bindings"`
+	// Denies are the deny entries in the same grammar: what the policy takes
+	// away. They are never counted as permissions.
+	Denies []Binding `json:"denies,omitempty"`
+	// Conditions holds every condition a permission refers to ("... if
+	// sha256:HEX"), by that digest.
+	Conditions []PolicyCondition `json:"conditions,omitempty"`
 	// CanonicalSHA256 is the hex SHA-256 of the RFC 8785 form of the raw policy.
 	CanonicalSHA256 string `json:"canonicalSha256"`
+	// GrantsSHA256 (AWS only) is the hex SHA-256 of the RFC 8785 form of
+	// {"Grants": [...]}, the list-grants entries sorted by GrantId.
+	GrantsSHA256 string `json:"grantsSha256,omitempty"`
+	// Diff is what changed since the previous snapshot of the same key, if
+	// the collector had one.
+	Diff *PolicyDiff `json:"diff,omitempty"`
 }
+
+// PolicyResource names and locates a KMS key. Residency checks read
+// Partition and Region (AWS) or Location (GCP).
+type PolicyResource struct {
+	// Name is the key's ARN (AWS) or CryptoKey resource name (GCP).
+	Name string `json:"name"`
+	// Partition and Region are the AWS ARN's partition ("aws", "aws-eusc",
+	// ...) and region; ReplicaRegions the other regions holding the same key
+	// material (multi-region keys).
+	Partition      string   `json:"partition,omitempty"`
+	Region         string   `json:"region,omitempty"`
+	ReplicaRegions []string `json:"replicaRegions,omitempty"`
+	// Location is the Cloud KMS location ("europe-west3", "eur3", "global").
+	Location string `json:"location,omitempty"`
+}
+
+// PolicyCondition is one condition a permission refers to by digest.
+type PolicyCondition struct {
+	// Digest is "sha256:" and the hex SHA-256 of the RFC 8785 form of JSON.
+	Digest string `json:"digest"`
+	// JSON is the condition (an IAM Condition block, grant constraints, a GCP
+	// IAM condition).
+	JSON jsontext.Value `json:"json"`
+}
+
+// PolicyDiff is what changed between two snapshots of a key's bindings.
+type PolicyDiff struct {
+	// PreviousTime, PreviousCanonicalSHA256 and PreviousEnvelopeSHA256 (the
+	// hex SHA-256 of the previous record's envelope, when known) identify the
+	// previous snapshot.
+	PreviousTime            string `json:"previousTime"`
+	PreviousCanonicalSHA256 string `json:"previousCanonicalSha256"`
+	PreviousEnvelopeSHA256  string `json:"previousEnvelopeSha256,omitempty"`
+	// PolicyChanged reports whether the canonical policy digest differs.
+	PolicyChanged bool `json:"policyChanged"`
+	// AddedPrincipals and RemovedPrincipals hold principals with bindings now
+	// and not before, and the reverse, sorted.
+	AddedPrincipals   []string `json:"addedPrincipals"`
+	RemovedPrincipals []string `json:"removedPrincipals"`
+	// Added and Removed hold, per principal, the permissions gained and lost.
+	Added   []Binding `json:"added"`
+	Removed []Binding `json:"removed"`
+}
+
+// Empty reports whether no binding changed.
+func (d *PolicyDiff) Empty() bool { return len(d.Added) == 0 && len(d.Removed) == 0 }
 
 // Binding grants a principal permissions on a key.
 type Binding struct {
 	Principal   string   `json:"principal"`
 	Permissions []string `json:"permissions"`
 }
+
+// Key-policy providers.
+const (
+	ProviderAWSKMS = "aws-kms"
+	ProviderGCPKMS = "gcp-kms"
+)
 
 func (*KeyPolicySnapshot) PredicateType() string { return PredicateKeyPolicySnapshot }
 
@@ -416,16 +507,78 @@ func (p *KeyPolicySnapshot) validate(s *Statement) error {
 	if !isSHA256Hex(p.CanonicalSHA256) {
 		errs = append(errs, fmt.Errorf("canonicalSha256 %q is not 64 lowercase hex digits", p.CanonicalSHA256))
 	}
-	return errors.Join(append(errs, p.check(), oneSubject(s), required("provider", p.Provider))...)
+	if p.GrantsSHA256 != "" && !isSHA256Hex(p.GrantsSHA256) {
+		errs = append(errs, fmt.Errorf("grantsSha256 %q is not 64 lowercase hex digits", p.GrantsSHA256))
+	}
+	switch p.Provider {
+	case ProviderAWSKMS:
+		if p.Resource.Partition == "" || p.Resource.Region == "" || p.Resource.Location != "" {
+			errs = append(errs, errors.New("resource: an aws-kms key has a partition and a region, no location"))
+		}
+	case ProviderGCPKMS:
+		if p.Resource.Location == "" || p.Resource.Partition != "" || p.Resource.Region != "" || len(p.Resource.ReplicaRegions) != 0 {
+			errs = append(errs, errors.New("resource: a gcp-kms key has a location, no partition or regions"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("provider %q is not one of %s, %s", p.Provider, ProviderAWSKMS, ProviderGCPKMS))
+	}
+	for i, c := range p.Conditions {
+		h, ok := strings.CutPrefix(c.Digest, "sha256:")
+		if !ok || !isSHA256Hex(h) || len(c.JSON) == 0 {
+			errs = append(errs, fmt.Errorf("conditions[%d]: want a sha256: digest and the condition", i))
+		}
+	}
+	return errors.Join(append(errs, p.check(), oneSubject(s), required("resource.name", p.Resource.Name))...)
 }
 
-// SigningReceipt records one signature a key made.
+// Signature schemes of signing receipts (verify/receipt documents each).
+const (
+	SchemeSecp256k1DER = "ecdsa-secp256k1-der"
+	SchemeSecp256k1RSV = "ecdsa-secp256k1-rsv"
+	SchemeEd25519      = "ed25519"
+	SchemeP256DER      = "ecdsa-p256-der"
+)
+
+// ReceiptSchemes lists the receipt signature schemes.
+var ReceiptSchemes = []string{SchemeSecp256k1DER, SchemeSecp256k1RSV, SchemeEd25519, SchemeP256DER}
+
+// ProviderSource marks a record a collector made from a provider's own log
+// (for example AWS CloudTrail) rather than from the system that acted.
+type ProviderSource struct {
+	// Provider is the log it came from, e.g. "aws-cloudtrail".
+	Provider string `json:"provider"`
+	// EventID is the provider's ID of the event (CloudTrail eventID).
+	EventID string `json:"eventId"`
+	// EventName is the provider's name of the event (CloudTrail eventName).
+	EventName string `json:"eventName"`
+	// Region is where the provider logged the event.
+	Region string `json:"region,omitempty"`
+}
+
+func (p *ProviderSource) check() error {
+	if p == nil {
+		return nil
+	}
+	return errors.Join(required("source.provider", p.Provider), required("source.eventId", p.EventID), required("source.eventName", p.EventName))
+}
+
+// SigningReceipt records one signature a key made. The statement's subject is
+// the key; its digest is the SHA-256 of PublicKey.
 type SigningReceipt struct {
 	At
-	// Digest is the signed message digest, hex.
-	Digest string `json:"digest"`
-	// Signature is the signature bytes as the signer returned them.
-	Signature []byte `json:"signature"`
+	// Scheme is how the signature is encoded: one of ReceiptSchemes.
+	// Required unless the receipt is provider-sourced.
+	Scheme string `json:"scheme,omitempty"`
+	// PublicKey is the DER SubjectPublicKeyInfo of the key (for secp256k1 as
+	// verify/receipt marshals it); its SHA-256 is the subject's digest.
+	// Required unless the receipt is provider-sourced.
+	PublicKey []byte `json:"publicKey,omitempty"`
+	// Digest is the signed message digest, hex (for Ed25519 the message).
+	// Required unless the receipt is provider-sourced.
+	Digest string `json:"digest,omitempty"`
+	// Signature is the signature bytes as the signer returned them. Required
+	// unless the receipt is provider-sourced (CloudTrail logs no signature).
+	Signature []byte `json:"signature,omitempty"`
 	// Operator is who asked for the signature.
 	Operator string `json:"operator"`
 	// RequestID is the signer's request identifier.
@@ -433,32 +586,136 @@ type SigningReceipt struct {
 	// Chain and TxHash locate the transaction, if any.
 	Chain  string `json:"chain,omitempty"`
 	TxHash string `json:"txHash,omitempty"`
+	// HSMSerial is the serial of the HSM (partition) that made the signature,
+	// if the signer reports it.
+	HSMSerial string `json:"hsmSerial,omitempty"`
+	// Source marks a receipt made from a provider's log; it then carries no
+	// signature to check.
+	Source *ProviderSource `json:"source,omitempty"`
 }
 
 func (*SigningReceipt) PredicateType() string { return PredicateSigningReceipt }
 
 func (r *SigningReceipt) validate(s *Statement) error {
 	var errs []error
-	if len(r.Signature) == 0 {
-		errs = append(errs, errors.New("signature is required"))
+	if r.Source == nil {
+		if len(r.Signature) == 0 {
+			errs = append(errs, errors.New("signature is required"))
+		}
+		errs = append(errs, required("digest", r.Digest), required("scheme", r.Scheme))
+		if len(r.PublicKey) == 0 {
+			errs = append(errs, errors.New("publicKey is required"))
+		}
 	}
-	return errors.Join(append(errs, r.check(), oneSubject(s), required("digest", r.Digest),
+	if r.Scheme != "" && !slices.Contains(ReceiptSchemes, r.Scheme) {
+		errs = append(errs, fmt.Errorf("scheme %q is not one of %v", r.Scheme, ReceiptSchemes))
+	}
+	if len(r.PublicKey) != 0 && len(s.Subject) == 1 {
+		sum := sha256.Sum256(r.PublicKey)
+		if d := hex.EncodeToString(sum[:]); s.Subject[0].Digest["sha256"] != d {
+			errs = append(errs, fmt.Errorf("publicKey has digest %s, the subject %s has %s", d, s.Subject[0].Name, s.Subject[0].Digest["sha256"]))
+		}
+	}
+	return errors.Join(append(errs, r.check(), oneSubject(s), r.Source.check(),
 		required("operator", r.Operator), required("requestId", r.RequestID))...)
 }
 
-// ResidencyClaim states where a key, HSM or log lives.
+// Residency subject kinds: what a residency claim is about.
+const (
+	// ResidencyHSM is an HSM partition, by the serial its attestations report
+	// (HSMAttestation.Token.Serial).
+	ResidencyHSM = "hsm"
+	// ResidencyAWSRegion is every AWS KMS key of a partition and region, as a
+	// key's ARN names them (arn:aws-eusc:kms:eusc-de-east-1:...).
+	ResidencyAWSRegion = "aws-kms-region"
+	// ResidencyGCPLocation is every Cloud KMS key of a location.
+	ResidencyGCPLocation = "gcp-kms-location"
+	// ResidencyLog is a transparency log, by its checkpoint origin.
+	ResidencyLog = "log"
+)
+
+// ResidencyKinds lists the residency subject kinds.
+var ResidencyKinds = []string{ResidencyHSM, ResidencyAWSRegion, ResidencyGCPLocation, ResidencyLog}
+
+// ResidencyClaim states where an HSM, a KMS region or a log lives. It is
+// signed by a residency authority of the trust file. Its statement has one
+// subject whose name is ResidencySubject.Name() and whose sha256 digest is the
+// SHA-256 of that name (the subject is not a key).
 type ResidencyClaim struct {
 	At
-	// Region is the provider region, e.g. "eu-central-1".
+	// Subject is what the claim is about.
+	Subject ResidencySubject `json:"subject"`
+	// Region is the provider or data-centre region, e.g. "eu-central-1".
 	Region string `json:"region"`
 	// Jurisdiction is the legal jurisdiction, e.g. "EU".
 	Jurisdiction string `json:"jurisdiction"`
-	// HSMSerial, if set, ties the claim to an HSM partition rather than a KMS key.
-	HSMSerial string `json:"hsmSerial,omitempty"`
+}
+
+// ResidencySubject names a thing that resides somewhere.
+type ResidencySubject struct {
+	// Kind is one of ResidencyKinds.
+	Kind string `json:"kind"`
+	// Serial is the HSM partition's serial (kind hsm).
+	Serial string `json:"serial,omitempty"`
+	// Partition and Region are an AWS partition and region (kind aws-kms-region).
+	Partition string `json:"partition,omitempty"`
+	Region    string `json:"region,omitempty"`
+	// Location is a Cloud KMS location (kind gcp-kms-location).
+	Location string `json:"location,omitempty"`
+	// Origin is a log's checkpoint origin (kind log).
+	Origin string `json:"origin,omitempty"`
+}
+
+// Name is the statement subject name of a residency subject:
+// "hsm:SERIAL", "aws-kms-region:PARTITION/REGION", "gcp-kms-location:LOCATION"
+// or "log:ORIGIN".
+func (s ResidencySubject) Name() string {
+	switch s.Kind {
+	case ResidencyHSM:
+		return "hsm:" + s.Serial
+	case ResidencyAWSRegion:
+		return "aws-kms-region:" + s.Partition + "/" + s.Region
+	case ResidencyGCPLocation:
+		return "gcp-kms-location:" + s.Location
+	case ResidencyLog:
+		return "log:" + s.Origin
+	}
+	return ""
+}
+
+// Ref is the statement subject of a residency subject.
+func (s ResidencySubject) Ref() KeyRef {
+	sum := sha256.Sum256([]byte(s.Name()))
+	return KeyRef{ID: s.Name(), SPKISHA256: hex.EncodeToString(sum[:])}
+}
+
+func (s ResidencySubject) check() error {
+	set := map[string]bool{"serial": s.Serial != "", "partition": s.Partition != "", "region": s.Region != "", "location": s.Location != "", "origin": s.Origin != ""}
+	want := map[string][]string{
+		ResidencyHSM: {"serial"}, ResidencyAWSRegion: {"partition", "region"},
+		ResidencyGCPLocation: {"location"}, ResidencyLog: {"origin"},
+	}[s.Kind]
+	if want == nil {
+		return fmt.Errorf("subject.kind %q is not one of %v", s.Kind, ResidencyKinds)
+	}
+	for _, f := range slices.Sorted(maps.Keys(set)) {
+		if set[f] != slices.Contains(want, f) {
+			return fmt.Errorf("subject: a %s subject has exactly %v", s.Kind, want)
+		}
+	}
+	return nil
 }
 
 func (*ResidencyClaim) PredicateType() string { return PredicateResidencyClaim }
 
 func (c *ResidencyClaim) validate(s *Statement) error {
-	return errors.Join(c.check(), oneSubject(s), required("region", c.Region), required("jurisdiction", c.Jurisdiction))
+	errs := []error{c.check(), oneSubject(s), required("region", c.Region), required("jurisdiction", c.Jurisdiction)}
+	if err := c.Subject.check(); err != nil {
+		errs = append(errs, err)
+	} else if len(s.Subject) == 1 {
+		if want := c.Subject.Ref(); s.Subject[0].Name != want.ID || s.Subject[0].Digest["sha256"] != want.SPKISHA256 {
+			errs = append(errs, fmt.Errorf("statement subject %s is not the claim's subject %s (with the SHA-256 of that name)", s.Subject[0].Name, want.ID))
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -1179,8 +1179,9 @@ func TestAttack13_UntrustedKeys(t *testing.T) {
 			return signRecord(t, marshal(t, st), b.Collector.Signer)
 		}, verify.ErrNotAllowed},
 		{"non-lifecycle record signed by a principal", func(t *testing.T, b *scenario.Built) []byte {
-			r := &evidence.ResidencyClaim{At: evidence.AtTime(scenario.Start.Add(2 * time.Hour)), Region: "eu-central-1", Jurisdiction: "EU"}
-			st, err := evidence.NewStatement(r, b.Rotation.NewKey)
+			r := &evidence.ResidencyClaim{At: evidence.AtTime(scenario.Start.Add(2 * time.Hour)), Region: "eu-central-1", Jurisdiction: "EU",
+				Subject: evidence.ResidencySubject{Kind: evidence.ResidencyHSM, Serial: "1234"}}
+			st, err := evidence.NewStatement(r, r.Subject.Ref())
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -37,5 +37,13 @@ func ExampleVerifier_VerifyBundle() {
 	// PASS rotation.structure
 	// SKIP keys.hardware
 	// SKIP log.completeness
+	// SKIP rotation.window
+	// SKIP receipts.signature
+	// PASS receipts.before-promotion
+	// PASS receipts.after-disable
+	// SKIP deletion.retention
+	// SKIP break-glass.quorum
+	// SKIP policy.separation-of-duties
+	// SKIP residency
 	// verified: true
 }

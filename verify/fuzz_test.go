@@ -2,6 +2,7 @@ package verify_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"testing"
 
@@ -102,6 +103,11 @@ func FuzzParseTrust(f *testing.F) {
 	f.Add(marshal(f, b.TrustFile()))
 	f.Add([]byte(`{"version":1,"logs":[{"origin":"o","key":"o+12345678+AQ=="}],"bundleSigners":[{"id":"x","publicKey":""}]}`))
 	f.Add([]byte("{}"))
+	pb, err := scenario.BuildPolicy(context.Background(), "fuzz seeds", nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(pb.TrustJSON) // with a residency block
 	f.Fuzz(func(t *testing.T, data []byte) {
 		trust, err := verify.ParseTrust(data)
 		if err != nil {
@@ -119,6 +125,7 @@ func FuzzParseTrust(f *testing.F) {
 // FuzzParsePolicy: ParsePolicy never panics, and a policy it accepts is complete.
 func FuzzParsePolicy(f *testing.F) {
 	f.Add([]byte(scenario.PolicyYAML))
+	f.Add([]byte(scenario.PolicyYAMLFull))
 	f.Add([]byte("version: 1\nrotation:\n  approverRoles: [a]\n"))
 	f.Add([]byte("version: 1\nrotation: {minApprovals: 3, approverRoles: [a, b], requireSmokeTest: false}\n"))
 	f.Add([]byte("version: 1\n---\nversion: 1\n"))
@@ -134,6 +141,42 @@ func FuzzParsePolicy(f *testing.F) {
 		r := p.Rotation
 		if p.Version != 1 || r.MinApprovals < 1 || r.MinApprovals > 16 || len(r.ApproverRoles) == 0 || r.RequireSmokeTest == nil {
 			t.Fatalf("ParsePolicy accepted an incomplete policy: %+v", p)
+		}
+	})
+}
+
+// FuzzResidencyClaims: any bytes given as a residency claim never panic and
+// never make the residency check pass: only the authority's genuine claims do.
+func FuzzResidencyClaims(f *testing.F) {
+	b, err := scenario.BuildPolicy(context.Background(), "fuzz seeds", nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	v, err := verify.New(b.Trust, b.Policy)
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, c := range b.Residency {
+		f.Add(c)
+	}
+	f.Add([]byte(`{"payloadType":"application/vnd.in-toto+json","payload":"","signatures":[]}`))
+	genuine := map[string]bool{}
+	for _, c := range b.Residency {
+		genuine[string(c)] = true
+	}
+	f.Fuzz(func(t *testing.T, claim []byte) {
+		// The log's claim is replaced by the fuzzed one.
+		claims := append(append([][]byte{}, b.Residency[:2]...), claim)
+		res, err := v.VerifyBundle(b.BundleBytes, verify.Options{Residency: claims})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := res.Check(verify.CheckResidency)
+		if c == nil {
+			t.Fatal("residency did not run")
+		}
+		if c.Status == verify.Pass && !genuine[string(claim)] {
+			t.Fatalf("residency passed with a claim the authority did not sign: %q", claim)
 		}
 	})
 }

@@ -29,6 +29,42 @@ type Policy struct {
 	// KeyClasses holds the rules of each key class, by the class name a
 	// rotation carries (evidence.Rotation.KeyClass), e.g. "hot-signing".
 	KeyClasses map[string]*KeyClassPolicy `yaml:"keyClasses"`
+	// Deletion holds the rules of key deletion (check deletion.retention).
+	Deletion *DeletionPolicy `yaml:"deletion"`
+	// BreakGlass holds the rules of break-glass events (check
+	// break-glass.quorum). Without it, any break-glass event fails.
+	BreakGlass *BreakGlassPolicy `yaml:"breakGlass"`
+	// Freshness holds the limits of `keytrail verify freshness`.
+	Freshness *FreshnessPolicy `yaml:"freshness"`
+}
+
+// DeletionPolicy holds the rules of key deletion.
+type DeletionPolicy struct {
+	// MinRetention is the shortest retention a schedule-deletion event may
+	// give (e.g. 30d). Optional.
+	MinRetention Duration `yaml:"minRetention"`
+}
+
+// BreakGlassPolicy holds the rules of break-glass events.
+type BreakGlassPolicy struct {
+	// Quorum is how many distinct principals holding one of Roles must be
+	// listed in a break-glass event's quorum. At least 1.
+	Quorum int `yaml:"quorum"`
+	// Roles are the roles whose holders count towards the quorum. Required.
+	Roles []string `yaml:"roles"`
+}
+
+// FreshnessPolicy holds the age limits of the freshness gate: the latest
+// record of each type about a key must be in a checkpoint, and made, no
+// longer ago than the limit. A type without a limit takes MaxAge.
+type FreshnessPolicy struct {
+	// MaxAge is the default limit (e.g. 24h).
+	MaxAge Duration `yaml:"maxAge"`
+	// HSMAttestation, TPMAttestation and KeyPolicySnapshot are per-type
+	// limits (optional).
+	HSMAttestation    Duration `yaml:"hsmAttestation"`
+	TPMAttestation    Duration `yaml:"tpmAttestation"`
+	KeyPolicySnapshot Duration `yaml:"keyPolicySnapshot"`
 }
 
 // KeyClassPolicy holds the rules for the keys of one class.
@@ -105,6 +141,10 @@ type RotationPolicy struct {
 	// RequireSmokeTest requires a passing smoke test of the new key before
 	// promotion. Default true.
 	RequireSmokeTest *bool `yaml:"requireSmokeTest"`
+	// RequirePolicySnapshots requires a key-policy snapshot of both the old
+	// and the new key in the bundle: without one, policy.separation-of-duties
+	// fails instead of being skipped. Default false.
+	RequirePolicySnapshots bool `yaml:"requirePolicySnapshots"`
 }
 
 // ErrPolicy reports an unusable policy file.
@@ -148,6 +188,20 @@ func (p *Policy) validate() error {
 		t := true
 		r.RequireSmokeTest = &t
 	}
+	if b := p.BreakGlass; b != nil {
+		if b.Quorum < 1 || b.Quorum > 16 {
+			return fmt.Errorf("%w: breakGlass.quorum %d, want 1 to 16", ErrPolicy, b.Quorum)
+		}
+		if len(b.Roles) == 0 {
+			return fmt.Errorf("%w: breakGlass.roles is empty", ErrPolicy)
+		}
+	}
+	if d := p.Deletion; d != nil && d.MinRetention == 0 {
+		return fmt.Errorf("%w: deletion: give minRetention", ErrPolicy)
+	}
+	if f := p.Freshness; f != nil && f.MaxAge == 0 && (f.HSMAttestation == 0 || f.TPMAttestation == 0 || f.KeyPolicySnapshot == 0) {
+		return fmt.Errorf("%w: freshness: give maxAge, or a limit for every record type", ErrPolicy)
+	}
 	for _, name := range slices.Sorted(maps.Keys(p.KeyClasses)) {
 		if err := p.KeyClasses[name].validate(); err != nil {
 			return fmt.Errorf("%w: keyClasses.%s.%w", ErrPolicy, name, err)
@@ -172,4 +226,39 @@ func (c *KeyClassPolicy) validate() error {
 		}
 	}
 	return nil
+}
+
+// cloneRules deep-copies the sections a Verifier keeps, so that a caller
+// changing its Policy after New does not change the Verifier.
+func (p *Policy) cloneRules() {
+	if p.BreakGlass != nil {
+		b := *p.BreakGlass
+		b.Roles = slices.Clone(b.Roles)
+		p.BreakGlass = &b
+	}
+	if p.Deletion != nil {
+		d := *p.Deletion
+		p.Deletion = &d
+	}
+	if p.Freshness != nil {
+		f := *p.Freshness
+		p.Freshness = &f
+	}
+	if p.KeyClasses != nil {
+		classes := make(map[string]*KeyClassPolicy, len(p.KeyClasses))
+		for name, c := range p.KeyClasses {
+			if c == nil {
+				classes[name] = nil
+				continue
+			}
+			cc := *c
+			cc.Jurisdictions = slices.Clone(c.Jurisdictions)
+			if c.RotationWindow != nil {
+				w := *c.RotationWindow
+				cc.RotationWindow = &w
+			}
+			classes[name] = &cc
+		}
+		p.KeyClasses = classes
+	}
 }

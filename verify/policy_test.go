@@ -47,3 +47,30 @@ func TestParsePolicyKeyClasses(t *testing.T) {
 		}
 	}
 }
+
+func TestParsePolicyRuleSections(t *testing.T) {
+	const head = "version: 1\nrotation: {approverRoles: [custody-officer]}\n"
+	p, err := ParsePolicy([]byte(head + `deletion: {minRetention: 7d}
+breakGlass: {quorum: 2, roles: [custody-officer]}
+freshness: {maxAge: 24h, keyPolicySnapshot: 7d}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if time.Duration(p.Deletion.MinRetention) != 7*24*time.Hour || p.BreakGlass.Quorum != 2 || time.Duration(p.Freshness.MaxAge) != 24*time.Hour {
+		t.Errorf("policy = %+v %+v %+v", p.Deletion, p.BreakGlass, p.Freshness)
+	}
+	for _, tc := range []struct{ body, want string }{
+		{"breakGlass: {quorum: 0, roles: [a]}", "breakGlass.quorum"},
+		{"breakGlass: {quorum: 2}", "breakGlass.roles"},
+		{"breakGlass: {quorum: 2, roles: [a], reason: x}", "field reason not found"},
+		{"deletion: {}", "deletion"},
+		{"freshness: {hsmAttestation: 1h}", "freshness"},
+		{"freshness: {maxAge: soon}", "duration \"soon\""},
+	} {
+		_, err := ParsePolicy([]byte(head + tc.body + "\n"))
+		if !errors.Is(err, ErrPolicy) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want ErrPolicy naming %q", tc.body, err, tc.want)
+		}
+	}
+}

@@ -35,6 +35,8 @@ type TrustFile struct {
 	// Hardware holds the vendor roots and TPM attestation keys hardware
 	// evidence is verified against (verify/hardware.go).
 	Hardware *HardwareTrust `json:"hardware,omitempty"`
+	// Residency holds who may say where things are (see residency.go).
+	Residency *TrustedResidency `json:"residency,omitempty"`
 }
 
 // TrustedLog is a log by its checkpoint origin and note verifier key.
@@ -124,6 +126,8 @@ type Trust struct {
 	byID    map[string]*Holder
 	// hardware verifies hardware evidence (verify/hardware.go).
 	hardware *hardware
+	// residency: see residency.go.
+	residency residencyTrust
 }
 
 type keySet struct {
@@ -274,6 +278,9 @@ func NewTrust(f *TrustFile) (*Trust, error) {
 		return nil, err
 	}
 	t.hardware = hw
+	if err := t.addResidency(f.Residency, addKey); err != nil {
+		return nil, err
+	}
 	return t, nil
 }
 

@@ -87,6 +87,7 @@ func New(trust *Trust, policy *Policy) (*Verifier, error) {
 	// (an unset minApprovals is 2, never 0), and the caller's value is unchanged.
 	p := *policy
 	p.Rotation.ApproverRoles = slices.Clone(p.Rotation.ApproverRoles)
+	p.cloneRules()
 	if err := p.validate(); err != nil {
 		return nil, err
 	}
@@ -102,6 +103,11 @@ type Options struct {
 	// directory). With it, the verifier rebuilds the rotation's records from the
 	// log and fails if the bundle omits any.
 	Log fs.FS
+	// Residency are residency claims (DSSE envelopes of residency-claim
+	// statements), each signed by a residency authority of the trust file.
+	// The residency check resolves the rotation's keys, HSMs, log and
+	// collectors with them.
+	Residency [][]byte
 }
 
 // verifiedEntry is an entry whose envelope, statement and inclusion were checked.
@@ -111,6 +117,10 @@ type verifiedEntry struct {
 	keys   []evidence.KeyRef
 	pred   evidence.Predicate
 	ok     bool
+	// receiptErr is the result of verifying a signing receipt's signature
+	// (receipts.signature), done by the entry workers so that it runs in
+	// parallel with decoding.
+	receiptErr error
 }
 
 // VerifyBundle verifies raw, the bytes of a bundle file. It returns an error
@@ -184,7 +194,7 @@ type job struct {
 
 func (v *Verifier) verify(in io.Reader, opts Options, res *Result) error {
 	skipRest := func(after string) {
-		for _, n := range []string{CheckBundleFormat, CheckCheckpointSignature, CheckEntriesInclusion, CheckEntriesSignature, CheckEntriesBinding, CheckConsistency, CheckRotationStructure, CheckLogCompleteness, CheckKeysHardware} {
+		for _, n := range append([]string{CheckBundleFormat, CheckCheckpointSignature, CheckEntriesInclusion, CheckEntriesSignature, CheckEntriesBinding, CheckConsistency, CheckRotationStructure, CheckLogCompleteness, CheckKeysHardware}, ruleChecks...) {
 			if res.Check(n) == nil {
 				res.skip(n, "not run: "+after+" failed")
 			}
@@ -267,6 +277,13 @@ func (v *Verifier) verify(in io.Reader, opts Options, res *Result) error {
 	} else {
 		v.checkCompleteness(m, r.cp, r.log, opts.Log, res)
 	}
+	if entries == nil {
+		for _, n := range ruleChecks {
+			res.skip(n, "not run: entries failed verification")
+		}
+	} else {
+		v.checkRules(m.Rotation, entries, r.log, opts, res)
+	}
 	return nil
 }
 
@@ -290,6 +307,9 @@ func (r *run) start() {
 				e := &j.e
 				r.incErr[j.i] = checkInclusion(r.m, j.i, e, r.cp)
 				r.out[j.i], r.sigErr[j.i], r.bindErr[j.i] = r.v.checkEntry(e, r.m.Rotation)
+				if ve := &r.out[j.i]; ve.ok {
+					ve.receiptErr = verifyReceipt(ve)
+				}
 			}
 		})
 	}
@@ -396,6 +416,10 @@ func (v *Verifier) checkEntry(e *evidence.Entry, r evidence.Rotation) (ve verifi
 	return ve, nil, nil
 }
 
+func onlyAbout(keys []evidence.KeyRef, k evidence.KeyRef) bool {
+	return len(keys) == 1 && keys[0] == k
+}
+
 // bind checks that a statement belongs in the rotation's bundle.
 func bind(st *evidence.Statement, pred evidence.Predicate, r evidence.Rotation) error {
 	about := false
@@ -417,7 +441,10 @@ func bind(st *evidence.Statement, pred evidence.Predicate, r evidence.Rotation) 
 	if !r.Window.Contains(pred.RecordTime()) {
 		return fmt.Errorf("time %s is outside the window [%s, %s]", evidence.FormatTime(pred.RecordTime()), r.Window.Start, r.Window.End)
 	}
-	if ev, ok := pred.(*evidence.LifecycleEvent); ok && ev.RotationID != "" && ev.RotationID != r.ID {
+	// A lifecycle event of another rotation belongs here only as the old
+	// key's history (its creation and promotion start its service, which
+	// rotation.window measures); it never counts for this rotation's rules.
+	if ev, ok := pred.(*evidence.LifecycleEvent); ok && ev.RotationID != "" && ev.RotationID != r.ID && !onlyAbout(st.Keys(), r.OldKey) {
 		return fmt.Errorf("%s event belongs to rotation %q, not %q", ev.Event, ev.RotationID, r.ID)
 	}
 	return nil

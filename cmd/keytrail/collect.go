@@ -1,546 +1,511 @@
 package main
 
 import (
-	"context"
-	"crypto"
-	"crypto/sha256"
-	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"strconv"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/keytrail/keytrail/attest"
-	"github.com/keytrail/keytrail/attest/luna"
-	"github.com/keytrail/keytrail/attest/marvell"
-	attesttpm "github.com/keytrail/keytrail/attest/tpm"
 	"github.com/keytrail/keytrail/cmd/internal/cli"
-	"github.com/keytrail/keytrail/collectors/tpm"
+	"github.com/keytrail/keytrail/collectors/cloudtrail"
+	"github.com/keytrail/keytrail/collectors/kmspolicy"
+	"github.com/keytrail/keytrail/collectors/receipts"
 	"github.com/keytrail/keytrail/evidence"
 	"github.com/keytrail/keytrail/internal/strictjson"
-	"github.com/keytrail/keytrail/verify"
+	"github.com/keytrail/keytrail/verify/receipt"
 )
 
 func collectCommand() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "collect",
-		Short: "Collect hardware evidence about a key and sign it as a record",
-		Long: `Collect what a PKCS #11 token, a TPM 2.0 or a cloud HSM says about a key, sign it
-as a record (an in-toto statement in a DSSE envelope) with a collector key, and
-append it to the ledger (with --log-key) or write the envelope (-o, default
-stdout). The verifier checks these records against the trust file's hardware
-section (docs/hardware.md).`,
+		Short: "Collect evidence about keys and sign it as records",
+		Long: `Collect what a PKCS #11 token, a TPM 2.0 or a cloud HSM says about a key, and
+turn files exported from a KMS, a wallet signer or CloudTrail into records: each
+is signed by a collector key as an in-toto statement in a DSSE envelope
+(docs/records.md) and written to a file (-o) or appended to the ledger
+(--ledger DIR --log-key FILE). Collectors read local files and devices only:
+nothing is fetched. The verifier checks hardware records against the trust
+file's hardware section (docs/hardware.md).`,
 		Example: `  keytrail collect pkcs11 --module /usr/lib/softhsm/libsofthsm2.so --uri 'pkcs11:token=custody;object=hot-1' --pin-env PIN --signer collector.pem -o rec.json
   keytrail collect tpm --tcp 127.0.0.1:2321 --signer collector.pem --ledger ./keytrail-log --log-key log.key
-  keytrail collect import --format luna --pkc key.p7b --csr key.csr --root luna-root.pem --key-id luna:hot-1 --signer collector.pem -o rec.json`,
-		Args: cli.NoCommand,
-		RunE: func(c *cobra.Command, _ []string) error {
-			c.SetOut(c.ErrOrStderr())
-			_ = c.Help()
-			return cli.Silent(cli.ExitUsage)
-		},
+  keytrail collect import --format luna --pkc key.p7b --csr key.csr --root luna-root.pem --key-id luna:hot-1 --signer collector.pem -o rec.json
+  keytrail collect kms-policy aws --describe-key describe-key.json --key-policy get-key-policy.json --grants list-grants.json --public-key get-public-key.json --signer collector.pem -o snap.json`,
 	}
-	c.AddCommand(collectPKCS11Command(), collectTPMCommand(), collectImportCommand())
-	return c
+	c.AddCommand(collectPKCS11Command(), collectTPMCommand(), collectImportCommand(),
+		collectKMSPolicyCommand(), collectReceiptsCommand(), collectCloudTrailCommand())
+	return groupCommand(c)
 }
 
-// recordFlags are how every collect command signs and stores its records.
-type recordFlags struct {
-	signer string
-	out    string
-	lf     ledgerFlags
-	at     string
-}
-
-func (f *recordFlags) register(c *cobra.Command) {
-	c.Flags().StringVar(&f.signer, "signer", "", "the collector's private key, PEM PKCS #8 (required); the trust file must enrol it for the record's predicate type")
-	c.Flags().StringVarP(&f.out, "output", "o", "", "write the signed envelope(s) here (default: stdout, one JSON per line), unless --log-key appends them")
-	c.Flags().StringVar(&f.at, "time", "", "the record's time, RFC 3339 UTC (default: now)")
-	f.lf.register(c, true)
-}
-
-func (f *recordFlags) time() (time.Time, error) {
-	if f.at == "" {
-		return time.Now().UTC().Truncate(time.Second), nil
+func collectKMSPolicyCommand() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "kms-policy",
+		Short: "Snapshot a KMS key's access policy (AWS KMS or Cloud KMS)",
+		Long: `Snapshot who may do what with a KMS key: the provider's exported policy,
+normalised into principal → permissions bindings, hashed in RFC 8785 canonical
+form, with the change from the previous snapshot of the same key
+(collectors/kmspolicy documents the rules).`,
 	}
-	t, err := evidence.ParseTime(f.at)
+	c.AddCommand(collectAWSCommand(), collectGCPCommand())
+	return groupCommand(c)
+}
+
+// snapshotFlags are what both providers' snapshot commands share.
+type snapshotFlags struct {
+	signerPath, at, previous, previousKey string
+	out                                   recordOut
+}
+
+func (s *snapshotFlags) register(c *cobra.Command) {
+	f := c.Flags()
+	f.StringVar(&s.signerPath, "signer", "", "the collector's PEM private key (required)")
+	f.StringVar(&s.at, "time", "", "when the files were exported, RFC 3339 UTC (default now)")
+	f.StringVar(&s.previous, "previous", "", "the previous snapshot's envelope of the same key: the new one records the difference")
+	f.StringVar(&s.previousKey, "previous-signer", "", "PEM public key that signed --previous (default: --signer's)")
+	s.out.register(c, "write the signed snapshot to this file")
+}
+
+func (s *snapshotFlags) request(key evidence.KeyRef, signer *evidence.Signer) (kmspolicy.Request, error) {
+	req := kmspolicy.Request{Key: key, Time: time.Now().UTC().Truncate(time.Second)}
+	if s.at != "" {
+		t, err := evidence.ParseTime(s.at)
+		if err != nil {
+			return req, cli.Usage("--time: %v", err)
+		}
+		req.Time = t
+	}
+	if s.previous == "" {
+		return req, nil
+	}
+	env, err := cli.ReadFile(s.previous, evidence.MaxRecordBytes, "previous snapshot")
 	if err != nil {
-		return t, cli.Usage("--time: %v", err)
+		return req, err
 	}
-	return t, nil
+	pub := signer.PublicKey()
+	if s.previousKey != "" {
+		b, err := cli.ReadFile(s.previousKey, 64<<10, "public key")
+		if err != nil {
+			return req, err
+		}
+		if pub, err = evidence.ParsePublicKeyPEM(b); err != nil {
+			return req, cli.Input(s.previousKey, err, "")
+		}
+	}
+	prev, err := kmspolicy.VerifyPrevious(env, oneKeySet{pub}, key)
+	if err != nil {
+		return req, cli.Input(s.previous, err, "")
+	}
+	req.Previous = prev
+	return req, nil
 }
 
-// emit signs each record and appends it to the ledger or writes it out.
-func (f *recordFlags) emit(c *cobra.Command, recs []record) error {
-	if f.signer == "" {
-		return cli.Usage("--signer is required: the collector key that signs the record")
+type oneKeySet struct{ k *evidence.PublicKey }
+
+func (s oneKeySet) Key(d string) *evidence.PublicKey {
+	if s.k.Digest == d {
+		return s.k
 	}
-	s, err := readSigner(f.signer)
+	return nil
+}
+func (s oneKeySet) Keys() []*evidence.PublicKey { return []*evidence.PublicKey{s.k} }
+
+func (s *snapshotFlags) run(c *cobra.Command, key func() (evidence.KeyRef, error), collect func(kmspolicy.Request) (*kmspolicy.Snapshot, error)) error {
+	if err := s.out.check(); err != nil {
+		return err
+	}
+	if s.signerPath == "" {
+		return cli.Usage("%v", errNoSigner)
+	}
+	k, err := key()
 	if err != nil {
 		return err
 	}
-	var envs [][]byte
-	for _, r := range recs {
-		st, err := evidence.NewStatement(r.pred, r.key)
-		if err != nil {
-			return err
-		}
-		env, err := evidence.SignStatement(c.Context(), st, s)
-		if err != nil {
-			return err
-		}
-		envs = append(envs, env)
-	}
-	if f.lf.logKey != "" {
-		l, err := f.lf.open(c.Context(), true)
-		if err != nil {
-			return err
-		}
-		defer l.Close(context.WithoutCancel(c.Context()))
-		for i, env := range envs {
-			idx, err := l.Append(c.Context(), env)
-			if err != nil {
-				return fmt.Errorf("append: %w", err)
-			}
-			fmt.Fprintf(c.OutOrStdout(), "%d\t%s\t%s\n", idx, recs[i].what, recs[i].key.ID)
-		}
-		return l.Close(c.Context())
-	}
-	var out []byte
-	for _, env := range envs {
-		out = append(append(out, env...), '\n')
-	}
-	if f.out == "" {
-		_, err := c.OutOrStdout().Write(out)
+	signer, err := readSigner(s.signerPath)
+	if err != nil {
 		return err
 	}
-	return writeFileAtomic(f.out, out, 0o644)
+	req, err := s.request(k, signer)
+	if err != nil {
+		return err
+	}
+	snap, err := collect(req)
+	if err != nil {
+		return inputErr(err)
+	}
+	env, err := snap.Sign(c.Context(), signer)
+	if err != nil {
+		return cli.Usage("%v", err)
+	}
+	p := snap.Predicate
+	fmt.Fprintf(c.ErrOrStderr(), "%s %s: %d principals, %d denies, policy sha256 %s\n", p.Provider, p.Resource.Name, len(p.Bindings), len(p.Denies), p.CanonicalSHA256)
+	if d := p.Diff; d != nil {
+		fmt.Fprintf(c.ErrOrStderr(), "since %s: policy changed %v, principals added %v, removed %v\n", d.PreviousTime, d.PolicyChanged, d.AddedPrincipals, d.RemovedPrincipals)
+	}
+	duties, err := kmspolicy.AdminSigners(p.Provider, p.Bindings, p.Denies)
+	if err == nil {
+		for _, x := range duties.Conflicts {
+			fmt.Fprintf(c.ErrOrStderr(), "warning: %s both administers and signs with the key: policy.separation-of-duties will fail\n", x.Principal)
+		}
+	}
+	return s.out.emit(c.Context(), c.OutOrStdout(), [][]byte{env}, []string{"key-policy-snapshot " + k.ID})
 }
 
-type record struct {
-	what string
-	key  evidence.KeyRef
-	pred evidence.Predicate
+// inputErr makes a collector's error about a named file an input error.
+func inputErr(err error) error {
+	var ie *kmspolicy.InputError
+	if errors.As(err, &ie) {
+		return cli.Input(ie.File, err, "")
+	}
+	return cli.Usage("%v", err)
 }
 
-func collectTPMCommand() *cobra.Command {
-	var rf recordFlags
-	var sim bool
-	var tcp, device, keyID, pcrs, akOut, ekRoots, ekInter, keyHandle, persist string
+func readNamed(path string) (kmspolicy.File, error) {
+	b, err := cli.ReadFile(path, kmspolicy.MaxGrantsFileBytes, "export")
+	return kmspolicy.File{Name: path, Data: b}, err
+}
+
+func collectAWSCommand() *cobra.Command {
+	var describe, policy, grants, pubKey, keyID, digest string
+	var s snapshotFlags
 	c := &cobra.Command{
-		Use:   "tpm (--simulator | --tcp HOST:PORT | --device PATH) --signer FILE [flags]",
-		Short: "Create a key in a TPM 2.0, certify it with an attestation key, quote PCRs",
-		Long: `Create an attestation key (AK, a restricted ECDSA P-256 key in the endorsement
-hierarchy) and a signing key (ECDSA P-256, fixedTPM, fixedParent,
-sensitiveDataOrigin) inside a TPM, certify the key with TPM2_Certify and quote
-the PCRs with TPM2_Quote, each over a fresh nonce, and record both as
-tpm-attestation records about the key.
+		Use:   "aws --describe-key FILE --key-policy FILE --grants FILE --public-key FILE --signer FILE (-o FILE | --log-key FILE)",
+		Short: "Snapshot an AWS KMS key's policy and grants",
+		Long: `Snapshot an AWS KMS key's key policy and grants from the JSON the AWS CLI prints
+(--output json):
 
-Before anything is recorded, the AK is shown to be resident in the TPM by
-credential activation: a credential made in software for the AK's Name under
-the TPM's endorsement key (TCG EK template) must be activated by the TPM.
-The AK must then be enrolled in the trust file (hardware.tpmAttestationKeys)
-for the records to verify: --ak-out writes the trust file entry. The AK is a
-primary key, the same on every run until the TPM is cleared. The key is made
-anew and is transient unless --persist gives it a persistent handle;
---key-handle certifies an existing persistent key instead (e.g. one made with
-tpm2-tools; 'keytrail collect import --format tpm2-certify' records tpm2-tools'
-own certifications). With --ek-roots, the TPM's EK
-certificate (NV 0x01c00002 RSA or 0x01c0000a ECC) must chain to one of those
-roots and certify the EK that activated the credential (exit 1 otherwise).`,
-		Example: `  swtpm socket --tpm2 --tpmstate dir=/tmp/tpm --server type=tcp,port=2321 --ctrl type=tcp,port=2322 --flags not-need-init,startup-clear &
-  keytrail collect tpm --tcp 127.0.0.1:2321 --signer collector.pem --ak-out ak.b64 -o records.jsonl
-  keytrail collect tpm --device /dev/tpmrm0 --persist 0x81000010 --signer collector.pem --ledger ./keytrail-log --log-key log.key
-  keytrail collect tpm --device /dev/tpmrm0 --key-handle 0x81000010 --signer collector.pem -o recertified.jsonl`,
+  aws kms describe-key   --key-id KEY                        > describe-key.json
+  aws kms get-key-policy --key-id KEY --policy-name default  > get-key-policy.json
+  aws kms list-grants    --key-id KEY                        > list-grants.json
+  aws kms get-public-key --key-id KEY                        > get-public-key.json
+
+The subject is the key's ARN and the SHA-256 of its public key (--public-key,
+get-public-key's output), or give --key-id and --key-digest. The ARN's
+partition and region (e.g. aws-eusc, the European Sovereign Cloud) go into the
+snapshot for the residency check.`,
+		Example: `  keytrail collect kms-policy aws --describe-key describe-key.json --key-policy get-key-policy.json \
+    --grants list-grants.json --public-key get-public-key.json --signer keys/collector.pem -o snapshot.json
+  keytrail collect kms-policy aws ... --previous last-snapshot.json --ledger ./keytrail-log --log-key log.key`,
 		Args: cli.ExactArgs(0, "none"),
 		RunE: func(c *cobra.Command, _ []string) error {
-			n := 0
-			for _, set := range []bool{sim, tcp != "", device != ""} {
-				if set {
-					n++
+			if describe == "" || policy == "" || grants == "" {
+				return cli.Usage("--describe-key, --key-policy and --grants are required")
+			}
+			var x kmspolicy.AWSExport
+			var err error
+			if x.DescribeKey, err = readNamed(describe); err != nil {
+				return err
+			}
+			if x.KeyPolicy, err = readNamed(policy); err != nil {
+				return err
+			}
+			if x.Grants, err = readNamed(grants); err != nil {
+				return err
+			}
+			return s.run(c, func() (evidence.KeyRef, error) {
+				if pubKey != "" {
+					f, err := readNamed(pubKey)
+					if err != nil {
+						return evidence.KeyRef{}, err
+					}
+					k, err := kmspolicy.KeyRefFromAWSPublicKey(f)
+					if err != nil {
+						return k, inputErr(err)
+					}
+					return k, nil
 				}
-			}
-			if n != 1 {
-				return cli.Usage("give exactly one of --simulator, --tcp, --device")
-			}
-			sel, err := parsePCRs(pcrs)
-			if err != nil {
-				return err
-			}
-			at, err := rf.time()
-			if err != nil {
-				return err
-			}
-			var dev *tpm.TPM
-			switch {
-			case sim:
-				dev, err = tpm.OpenSimulator(nil)
-			case tcp != "":
-				dev, err = tpm.Dial(c.Context(), tcp, nil)
-			default:
-				dev, err = tpm.OpenDevice(device, nil)
-			}
-			if err != nil {
-				return &cli.Error{Code: cli.ExitUsage, Err: err, Hint: "is the TPM running? (swtpm socket ... --server type=tcp,port=N)"}
-			}
-			defer dev.Close()
-			var eo tpm.EnrolOptions
-			if eo.Roots, err = readCertsFlag("ek-roots", ekRoots); err != nil {
-				return err
-			}
-			if eo.Intermediates, err = readCertsFlag("ek-intermediates", ekInter); err != nil {
-				return err
-			}
-			var handles tpmHandles
-			if handles.key, err = parseHandle("key-handle", keyHandle); err != nil {
-				return err
-			}
-			if handles.persist, err = parseHandle("persist", persist); err != nil {
-				return err
-			}
-			if handles.key != 0 && handles.persist != 0 {
-				return cli.Usage("--key-handle and --persist exclude each other")
-			}
-			recs, ak, err := collectTPM(c.Context(), dev, keyID, sel, at, eo, handles)
-			if err != nil {
-				return err
-			}
-			if akOut != "" {
-				entry, err := strictjson.MarshalIndent(verify.TrustedTPMKey{ID: "tpm AK " + shortDigest(ak), PublicArea: ak})
-				if err != nil {
-					return err
-				}
-				if err := writeFileAtomic(akOut, append(entry, '\n'), 0o644); err != nil {
-					return err
-				}
-			}
-			fmt.Fprintf(c.ErrOrStderr(), "key %s (%s) certified by AK %s\n", recs[0].key.ID, recs[0].key.SPKISHA256, shortDigest(ak))
-			return rf.emit(c, recs)
+				return (&subjectFlags{id: keyID, digest: digest}).ref()
+			}, func(req kmspolicy.Request) (*kmspolicy.Snapshot, error) { return kmspolicy.CollectAWS(x, req) })
 		},
 	}
-	c.Flags().BoolVar(&sim, "simulator", false, "use the in-process TPM simulator (for trying keytrail out; its keys vanish with the process)")
-	c.Flags().StringVar(&tcp, "tcp", "", "a TPM speaking raw TPM 2.0 commands on HOST:PORT (swtpm --server type=tcp)")
-	c.Flags().StringVar(&device, "device", "", "a TPM device, e.g. /dev/tpmrm0")
-	c.Flags().StringVar(&keyID, "key-id", "", "the key's ID in records (default tpm:<first 16 hex digits of its key digest>)")
-	c.Flags().StringVar(&pcrs, "quote-pcrs", "sha256:0,1,2,3,7", "the PCRs to quote, BANK:N,N,...; empty for no quote")
-	c.Flags().StringVar(&keyHandle, "key-handle", "", "certify the existing persistent key at this handle (e.g. 0x81000010) instead of making one")
-	c.Flags().StringVar(&persist, "persist", "", "make the new key persistent at this handle (e.g. 0x81000010)")
-	c.Flags().StringVar(&ekRoots, "ek-roots", "", "PEM file of TPM vendor EK roots: the TPM's EK certificate must chain to one")
-	c.Flags().StringVar(&ekInter, "ek-intermediates", "", "PEM file of intermediate CA certificates for --ek-roots")
-	c.Flags().StringVar(&akOut, "ak-out", "", "write the AK's trust file entry (hardware.tpmAttestationKeys[]) here")
-	rf.register(c)
+	f := c.Flags()
+	f.StringVar(&describe, "describe-key", "", "aws kms describe-key output (required)")
+	f.StringVar(&policy, "key-policy", "", "aws kms get-key-policy output (required)")
+	f.StringVar(&grants, "grants", "", "aws kms list-grants output (required)")
+	f.StringVar(&pubKey, "public-key", "", "aws kms get-public-key output: names the subject")
+	f.StringVar(&keyID, "key-id", "", "subject key ID (instead of --public-key)")
+	f.StringVar(&digest, "key-digest", "", "subject key digest (with --key-id)")
+	s.register(c)
 	return c
 }
 
-// collectTPM makes an AK and a key in dev, certifies and quotes. It returns the
-// records and the AK's public area.
-// tpmHandles are persistent handles: the key to certify instead of creating
-// one, or where to persist the key created. Zero means none.
-type tpmHandles struct{ key, persist uint32 }
-
-func parseHandle(flag, s string) (uint32, error) {
-	if s == "" {
-		return 0, nil
-	}
-	h, err := strconv.ParseUint(s, 0, 32)
-	if err != nil || h < 0x81000000 || h > 0x817fffff {
-		return 0, cli.Usage("--%s %q: want a persistent handle 0x81000000-0x817fffff", flag, s)
-	}
-	return uint32(h), nil
-}
-
-func collectTPM(ctx context.Context, dev *tpm.TPM, keyID string, pcrs []int, at time.Time, eo tpm.EnrolOptions, hs tpmHandles) ([]record, []byte, error) {
-	ak, err := dev.CreateAK(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	// The AK must be resident in this TPM before anyone enrols it.
-	if _, err := dev.EnrolAK(ctx, ak, eo); err != nil {
-		if errors.Is(err, tpm.ErrEKCertificate) {
-			return nil, nil, cli.Failed("%v", err)
-		}
-		return nil, nil, err
-	}
-	var key *tpm.Key
-	if hs.key != 0 {
-		key, err = dev.LoadPersistent(ctx, hs.key)
-	} else if key, err = dev.CreateKey(ctx); err == nil && hs.persist != 0 {
-		key, err = dev.Persist(ctx, key, hs.persist)
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	ref, err := key.Ref(keyID)
-	if err != nil {
-		return nil, nil, err
-	}
-	if keyID == "" {
-		ref.ID = "tpm:" + ref.SPKISHA256[:16]
-	}
-	cert, err := dev.Certify(ctx, ak, key, tpm.Nonce(), at)
-	if err != nil {
-		return nil, nil, err
-	}
-	recs := []record{{"tpm-certify", ref, cert}}
-	if len(pcrs) > 0 {
-		q, err := dev.Quote(ctx, ak, pcrs, tpm.Nonce(), at)
-		if err != nil {
-			return nil, nil, err
-		}
-		recs = append(recs, record{"tpm-quote", ref, q})
-	}
-	return recs, ak.Public, nil
-}
-
-// parsePCRs parses "sha256:0,1,7" (only the sha256 bank is collected).
-func parsePCRs(s string) ([]int, error) {
-	if s == "" {
-		return nil, nil
-	}
-	bank, list, ok := strings.Cut(s, ":")
-	if !ok || bank != "sha256" {
-		return nil, cli.Usage("--quote-pcrs %q: want sha256:N,N,...", s)
-	}
-	var out []int
-	for _, p := range strings.Split(list, ",") {
-		n, err := strconv.Atoi(p)
-		if err != nil || n < 0 || n > 23 {
-			return nil, cli.Usage("--quote-pcrs %q: %q is not a PCR index 0-23", s, p)
-		}
-		out = append(out, n)
-	}
-	return out, nil
-}
-
-func collectImportCommand() *cobra.Command {
-	var rf recordFlags
-	var format, attestation, certs, pkc, csr, keyID, serial string
-	var roots []string
-	var tf tpm.Files
-	var akPub, keyPub, sigFile, attestFile, pcrFile, nonce, keyDigest string
+func collectGCPCommand() *cobra.Command {
+	var describe, iam, pubKey, keyID string
+	var s snapshotFlags
 	c := &cobra.Command{
-		Use:   "import --format marvell|luna|tpm2-certify|tpm2-quote --signer FILE [flags]",
-		Short: "Record a cloud HSM key attestation or tpm2-tools output",
-		Long: `Record evidence another tool produced:
+		Use:   "gcp --describe FILE --iam-policy FILE --public-key PEM --key-id ID --signer FILE (-o FILE | --log-key FILE)",
+		Short: "Snapshot a Cloud KMS key's IAM policy",
+		Long: `Snapshot a Cloud KMS key's IAM policy from what gcloud prints (--format json):
 
-  marvell       a Marvell LiquidSecurity key attestation (Google Cloud HSM:
-                gcloud kms keys versions describe --attestation-file; Azure
-                Managed HSM) with its certificate chains (PEM);
-  luna          a Thales Luna Public Key Confirmation (DER PKCS #7), with the
-                CSR made with the key if you have it;
-  tpm2-certify  tpm2_certify -o/-s with the -u public areas of the AK and key;
-  tpm2-quote    tpm2_quote -m/-s with the AK's public area and tpm2_pcrread -o.
+  gcloud kms keys describe       KEY --keyring RING --location LOC --format json > describe.json
+  gcloud kms keys get-iam-policy KEY --keyring RING --location LOC --format json > get-iam-policy.json
+  gcloud kms keys versions get-public-key N --key KEY ... --output-file public-key.pem
 
-marvell and luna evidence is verified against the roots given with --root
-before it is recorded (the facts in the record come from it), at the record's
-time (--time): evidence that does not verify is not recorded (exit 1). The
-verifier checks it again against its own trust file.`,
-		Example: `  keytrail collect import --format marvell --attestation attestation.dat.gz --certs chains.pem --root marvell-root.pem --root google-root.pem --key-id gcp:projects/p/.../cryptoKeyVersions/1 --signer collector.pem -o rec.json
-  keytrail collect import --format luna --pkc key.p7b --csr key.csr --root luna-root.pem --key-id luna:custody/hot-1 --signer collector.pem -o rec.json
-  keytrail collect import --format tpm2-certify --attest certify.attest --signature certify.sig --ak-public ak.pub --key-public key.pub --nonce 00ff55aa --signer collector.pem -o rec.json`,
+The subject is --key-id (the CryptoKey or CryptoKeyVersion name) and the
+SHA-256 of --public-key.`,
+		Example: `  keytrail collect kms-policy gcp --describe describe.json --iam-policy get-iam-policy.json \
+    --public-key public-key.pem --key-id projects/p/locations/europe-west3/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1 \
+    --signer keys/collector.pem -o snapshot.json`,
 		Args: cli.ExactArgs(0, "none"),
 		RunE: func(c *cobra.Command, _ []string) error {
-			at, err := rf.time()
-			if err != nil {
+			if describe == "" || iam == "" || pubKey == "" || keyID == "" {
+				return cli.Usage("--describe, --iam-policy, --public-key and --key-id are required")
+			}
+			var x kmspolicy.GCPExport
+			var err error
+			if x.Describe, err = readNamed(describe); err != nil {
 				return err
 			}
-			read := func(flag, path string, limit int64) ([]byte, error) {
-				if path == "" {
-					return nil, cli.Usage("--%s is required for --format %s", flag, format)
-				}
-				return cli.ReadFile(path, limit, flag)
+			if x.IAMPolicy, err = readNamed(iam); err != nil {
+				return err
 			}
-			var rec record
-			switch format {
-			case "marvell", "luna":
-				if keyID == "" {
-					return cli.Usage("--key-id is required: the key's ID in records (e.g. the KMS key version name)")
-				}
-				if len(roots) == 0 {
-					return cli.Usage("--root is required: the vendor root(s) to check the evidence against")
-				}
-				var rs []attest.Root
-				for _, p := range roots {
-					b, err := cli.ReadFile(p, 64<<10, "root")
-					if err != nil {
-						return err
-					}
-					r, err := attest.ParseRootPEM(b)
-					if err != nil {
-						return cli.Input(p, err, "")
-					}
-					rs = append(rs, r)
-				}
-				var res *attest.Result
-				pred := &evidence.HSMAttestation{At: evidence.AtTime(at)}
-				if format == "marvell" {
-					blob, err := read("attestation", attestation, 1<<20)
-					if err != nil {
-						return err
-					}
-					pemCerts, err := read("certs", certs, 1<<20)
-					if err != nil {
-						return err
-					}
-					ders, err := attest.CertificatesPEM(pemCerts)
-					if err != nil {
-						return cli.Input(certs, err, "")
-					}
-					cfg := marvell.Config{Manufacturer: rs[0]}
-					if len(rs) > 1 {
-						cfg.Owner = &rs[1]
-					}
-					v, err := marvell.NewVerifier(cfg)
-					if err != nil {
-						return cli.Usage("--root: %v", err)
-					}
-					res = v.Verify(marvell.Evidence{Attestation: blob, Certificates: ders, LoggedAt: at})
-					pred.Format, pred.Attestation, pred.Certificates = evidence.HSMFormatMarvell, blob, ders
-				} else {
-					p, err := read("pkc", pkc, 1<<20)
-					if err != nil {
-						return err
-					}
-					var cs []byte
-					if csr != "" {
-						if cs, err = cli.ReadFile(csr, luna.MaxCSRBytes, "csr"); err != nil {
-							return err
-						}
-					}
-					v, err := luna.NewVerifier(luna.Config{Roots: rs})
-					if err != nil {
-						return cli.Usage("--root: %v", err)
-					}
-					res = v.Verify(luna.Evidence{PKC: p, CSR: cs, LoggedAt: at})
-					pred.Format, pred.Attestation, pred.CSR = evidence.HSMFormatLuna, p, cs
-				}
-				if res.Strength != attest.VendorAttested {
-					return errors.Join(cli.Failed("the %s evidence does not verify against the given roots at %s; not recorded", format, evidence.FormatTime(at)), res.Err())
-				}
-				if !res.Verified {
-					fmt.Fprintf(c.ErrOrStderr(), "warning: authentic, but the key fails a policy check and will not verify: %v\n", res.Err())
-				}
-				pred.Token = res.Facts.Token
-				if pred.Token.Serial == "" {
-					pred.Token.Serial = serial
-				}
-				if res.Facts.Attributes != nil {
-					pred.Attributes = *res.Facts.Attributes
-				}
-				rec = record{format, evidence.KeyRef{ID: keyID, SPKISHA256: res.Facts.KeyDigest}, pred}
-			case "tpm2-certify", "tpm2-quote":
-				tf.Kind = strings.TrimPrefix(format, "tpm2-")
-				var err error
-				if tf.Attest, err = read("attest", attestFile, 64<<10); err != nil {
-					return err
-				}
-				if tf.Signature, err = read("signature", sigFile, 64<<10); err != nil {
-					return err
-				}
-				if tf.AKPublic, err = read("ak-public", akPub, 64<<10); err != nil {
-					return err
-				}
-				if tf.Kind == evidence.TPMKindCertify {
-					if tf.KeyPublic, err = read("key-public", keyPub, 64<<10); err != nil {
-						return err
-					}
-				} else if tf.PCRValues, err = read("pcr-values", pcrFile, 64<<10); err != nil {
-					return err
-				}
-				if tf.Nonce, err = hex.DecodeString(nonce); err != nil {
-					return cli.Usage("--nonce %q is not hex", nonce)
-				}
-				pred, err := tpm.Import(tf, at)
+			return s.run(c, func() (evidence.KeyRef, error) {
+				f, err := readNamed(pubKey)
 				if err != nil {
-					return cli.Usage("%v", err)
+					return evidence.KeyRef{}, err
 				}
-				ref := evidence.KeyRef{ID: keyID}
-				if tf.Kind == evidence.TPMKindCertify {
-					k, err := tpmKeyOf(pred.KeyPublic)
-					if err != nil {
-						return cli.Input(keyPub, err, "")
-					}
-					if ref.SPKISHA256, err = evidence.KeyDigest(k); err != nil {
-						return cli.Input(keyPub, err, "")
-					}
-				} else if ref.SPKISHA256, err = keyDigestFlag(keyDigest); err != nil {
-					return err
+				k, err := kmspolicy.KeyRefFromPEM(keyID, f)
+				if err != nil {
+					return k, inputErr(err)
 				}
-				if ref.ID == "" {
-					ref.ID = "tpm:" + ref.SPKISHA256[:16]
-				}
-				rec = record{format, ref, pred}
-			default:
-				return cli.Usage("--format %q: want marvell, luna, tpm2-certify or tpm2-quote", format)
-			}
-			return rf.emit(c, []record{rec})
+				return k, nil
+			}, func(req kmspolicy.Request) (*kmspolicy.Snapshot, error) { return kmspolicy.CollectGCP(x, req) })
 		},
 	}
-	c.Flags().StringVar(&format, "format", "", "marvell, luna, tpm2-certify or tpm2-quote (required)")
-	c.Flags().StringVar(&keyID, "key-id", "", "the key's ID in records (required for marvell and luna)")
-	c.Flags().StringVar(&attestation, "attestation", "", "marvell: the attestation (gzip or raw)")
-	c.Flags().StringVar(&certs, "certs", "", "marvell: the certificate chains, PEM")
-	c.Flags().StringVar(&pkc, "pkc", "", "luna: the Public Key Confirmation, DER PKCS #7")
-	c.Flags().StringVar(&csr, "csr", "", "luna: the CSR made with the key, PEM or DER (optional)")
-	c.Flags().StringArrayVar(&roots, "root", nil, "marvell: the manufacturer root, then the owner root; luna: a Luna root (PEM; repeatable)")
-	c.Flags().StringVar(&serial, "serial", "", "the HSM serial, if the evidence does not state it")
-	c.Flags().StringVar(&attestFile, "attest", "", "tpm2: the TPMS_ATTEST (tpm2_certify -o, tpm2_quote -m)")
-	c.Flags().StringVar(&sigFile, "signature", "", "tpm2: the TPMT_SIGNATURE (-s, tss format)")
-	c.Flags().StringVar(&akPub, "ak-public", "", "tpm2: the AK's public area (-u of tpm2_createak)")
-	c.Flags().StringVar(&keyPub, "key-public", "", "tpm2-certify: the key's public area (-u of tpm2_create)")
-	c.Flags().StringVar(&pcrFile, "pcr-values", "", "tpm2-quote: tpm2_pcrread -o of the quoted PCRs")
-	c.Flags().StringVar(&nonce, "nonce", "", "tpm2: the qualifying data, hex (tpm2_quote -q; tpm2_certify 5.4 uses 00ff55aa)")
-	c.Flags().StringVar(&keyDigest, "key-digest", "", "tpm2-quote: the key digest (hex SHA-256 of its SPKI) the quote is recorded about")
-	rf.register(c)
+	f := c.Flags()
+	f.StringVar(&describe, "describe", "", "gcloud kms keys describe output (required)")
+	f.StringVar(&iam, "iam-policy", "", "gcloud kms keys get-iam-policy output (required)")
+	f.StringVar(&pubKey, "public-key", "", "the key version's PEM public key (required)")
+	f.StringVar(&keyID, "key-id", "", "the CryptoKey or CryptoKeyVersion name: the subject (required)")
+	s.register(c)
 	return c
 }
 
-func keyDigestFlag(s string) (string, error) {
-	if len(s) != 64 || strings.ToLower(s) != s {
-		return "", cli.Usage("--key-digest %q: want 64 lowercase hex digits (the key the quote is recorded about)", s)
-	}
-	if _, err := hex.DecodeString(s); err != nil {
-		return "", cli.Usage("--key-digest %q is not hex", s)
-	}
-	return s, nil
+// receiptKey is one entry of a receipt key file (testdata/receipts/keys.json).
+type receiptKey struct {
+	KeyID      string `json:"keyId"`
+	Scheme     string `json:"scheme"`
+	PublicKey  string `json:"publicKey,omitempty"`
+	SPKISHA256 string `json:"spkiSha256,omitempty"`
+	Address    string `json:"address,omitempty"`
 }
 
-func readCertsFlag(flag, path string) ([]*x509.Certificate, error) {
-	if path == "" {
-		return nil, nil
+func collectReceiptsCommand() *cobra.Command {
+	var keysPath, signerPath string
+	var allowHighS bool
+	var out recordOut
+	c := &cobra.Command{
+		Use:   "receipts --keys FILE --signer FILE (-o DIR | --log-key FILE) RECEIPTS.jsonl...",
+		Short: "Verify a wallet signer's receipts and sign each as a record",
+		Long: `Read a wallet signer's receipts (JSON Lines: keyId, scheme, digest, signature,
+operator, requestId, chain, txHash, time; collectors/receipts documents each),
+verify every signature under the key its keyId names in --keys (secp256k1 DER,
+Ethereum r‖s‖v with address recovery and low S, Ed25519, P-256), and sign one
+signing-receipt record per line. The first line that does not verify stops
+the run (exit 2, the line and field named); nothing is written or appended
+unless every line of every file verifies.
+
+--keys is a JSON array of {keyId, scheme, publicKey (PEM) | address}, as
+testdata/receipts/keys.json.`,
+		Example: `  keytrail collect receipts --keys keys.json --signer keys/collector.pem -o receipts/ ethereum.jsonl solana.jsonl
+  keytrail collect receipts --keys keys.json --signer keys/collector.pem --ledger ./keytrail-log --log-key log.key ethereum.jsonl`,
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cli.Usage("receipts takes one or more JSON Lines files")
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			if err := out.check(); err != nil {
+				return err
+			}
+			if keysPath == "" || signerPath == "" {
+				return cli.Usage("--keys and --signer are required")
+			}
+			kb, err := cli.ReadFile(keysPath, 4<<20, "key file")
+			if err != nil {
+				return err
+			}
+			var entries []receiptKey
+			if err := strictjson.Unmarshal(kb, &entries, 4<<20); err != nil {
+				return cli.Input(keysPath, err, "a JSON array of {keyId, scheme, publicKey | address}")
+			}
+			keys := map[string]*receipt.Key{}
+			for i, e := range entries {
+				scheme, err := receipt.ParseScheme(e.Scheme)
+				if err != nil {
+					return cli.Input(keysPath, fmt.Errorf("[%d] (%s): %w", i, e.KeyID, err), "")
+				}
+				var k *receipt.Key
+				switch {
+				case e.PublicKey != "":
+					k, err = receipt.ParseKeyPEM(scheme, []byte(e.PublicKey))
+					if err == nil && e.SPKISHA256 != "" && k.Digest() != e.SPKISHA256 {
+						err = fmt.Errorf("spkiSha256 %s is not the key's %s", e.SPKISHA256, k.Digest())
+					}
+				case e.Address != "" && scheme == receipt.SchemeSecp256k1RSV:
+					k, err = receipt.NewAddressKey(e.Address)
+				default:
+					err = errors.New("give publicKey (or, for ecdsa-secp256k1-rsv, address)")
+				}
+				if err != nil {
+					return cli.Input(keysPath, fmt.Errorf("[%d] (%s): %w", i, e.KeyID, err), "")
+				}
+				if _, dup := keys[e.KeyID]; dup {
+					return cli.Input(keysPath, fmt.Errorf("[%d]: key %q listed twice", i, e.KeyID), "")
+				}
+				keys[e.KeyID] = k
+			}
+			signer, err := readSigner(signerPath)
+			if err != nil {
+				return err
+			}
+			col, err := receipts.New(receipts.Config{Keys: keys, Signer: signer, Verify: receipt.Options{AllowHighS: allowHighS}})
+			if err != nil {
+				return cli.Usage("%v", err)
+			}
+			var envs [][]byte
+			var names []string
+			for _, path := range args {
+				f, err := os.Open(path)
+				if err != nil {
+					return cli.Input(path, fmt.Errorf("cannot read receipts: %w", errors.Unwrap(err)), "")
+				}
+				_, err = col.Collect(c.Context(), f, func(r receipts.Record) error {
+					envs = append(envs, r.Envelope)
+					names = append(names, fmt.Sprintf("receipt-%s.json", safeName(r.Receipt.RequestID)))
+					return nil
+				})
+				f.Close()
+				if err != nil {
+					return cli.Input(path, err, "")
+				}
+			}
+			if len(envs) == 0 {
+				return cli.Usage("no receipts in %s", strings.Join(args, ", "))
+			}
+			if out.out != "" && len(envs) == 1 {
+				names[0] = "" // -o is then the file
+			}
+			if out.out != "" && len(envs) > 1 {
+				if err := os.MkdirAll(out.out, 0o755); err != nil {
+					return cli.Input(out.out, err, "")
+				}
+			}
+			return out.emit(c.Context(), c.OutOrStdout(), envs, names)
+		},
 	}
-	b, err := cli.ReadFile(path, 1<<20, flag)
-	if err != nil {
-		return nil, err
-	}
-	ders, err := attest.CertificatesPEM(b)
-	if err != nil {
-		return nil, cli.Input(path, err, "")
-	}
-	var out []*x509.Certificate
-	for _, d := range ders {
-		c, err := x509.ParseCertificate(d)
-		if err != nil {
-			return nil, cli.Input(path, err, "")
+	f := c.Flags()
+	f.StringVar(&keysPath, "keys", "", "the wallet keys whose receipts are collected (required)")
+	f.StringVar(&signerPath, "signer", "", "the collector's PEM private key (required)")
+	f.BoolVar(&allowHighS, "allow-high-s", false, "accept high-S secp256k1 signatures (reported), which Bitcoin and Ethereum signers never make")
+	out.register(c, "write the signed receipts here: a file for one, a directory for several")
+	return c
+}
+
+// safeName keeps a request ID usable as part of a file name.
+func safeName(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			b[i] = '_'
 		}
-		out = append(out, c)
 	}
-	return out, nil
+	if len(b) > 100 {
+		b = b[:100]
+	}
+	return string(b)
 }
 
-func shortDigest(b []byte) string {
-	d := sha256.Sum256(b)
-	return hex.EncodeToString(d[:8])
-}
+func collectCloudTrailCommand() *cobra.Command {
+	var pubKeys []string
+	var signerPath string
+	var out recordOut
+	c := &cobra.Command{
+		Use:   "cloudtrail --public-key FILE... --signer FILE (-o DIR | --log-key FILE) LOGFILE...",
+		Short: "Import KMS events from AWS CloudTrail log files as provider-sourced records",
+		Long: `Import AWS KMS events from CloudTrail log files (as delivered to S3, .json or
+.json.gz): CreateKey, EnableKey, DisableKey, ScheduleKeyDeletion,
+CancelKeyDeletion, PutKeyPolicy, CreateGrant and RotateKey become lifecycle
+events, Sign becomes a signing receipt without a signature (CloudTrail logs
+none), each marked as provider-sourced with CloudTrail's event ID
+(collectors/cloudtrail documents the rules).
 
-func tpmKeyOf(public []byte) (crypto.PublicKey, error) {
-	p, _, err := attesttpm.ParsePublic(public)
-	if err != nil {
-		return nil, err
+Only events about the keys given with --public-key (aws kms get-public-key
+output, which names the key's ARN and its public key) are imported; failed
+calls and other events are counted and skipped. Validate the files first with
+'aws cloudtrail validate-logs': this command does not check CloudTrail's
+digest files.`,
+		Example: `  keytrail collect cloudtrail --public-key get-public-key.json --signer keys/collector.pem -o ct/ 210987654321_CloudTrail_eusc-de-east-1_20260302T1000Z_hot1.json.gz
+  keytrail collect cloudtrail --public-key k1.json --public-key k2.json --signer keys/collector.pem --ledger ./keytrail-log --log-key log.key logs/*.json.gz`,
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cli.Usage("cloudtrail takes one or more CloudTrail log files")
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			if err := out.check(); err != nil {
+				return err
+			}
+			if len(pubKeys) == 0 || signerPath == "" {
+				return cli.Usage("--public-key (at least one) and --signer are required")
+			}
+			keys := map[string]evidence.KeyRef{}
+			for _, p := range pubKeys {
+				f, err := readNamed(p)
+				if err != nil {
+					return err
+				}
+				k, err := kmspolicy.KeyRefFromAWSPublicKey(f)
+				if err != nil {
+					return inputErr(err)
+				}
+				keys[k.ID] = k
+			}
+			signer, err := readSigner(signerPath)
+			if err != nil {
+				return err
+			}
+			var envs [][]byte
+			var names []string
+			for _, path := range args {
+				data, err := cli.ReadFile(path, cloudtrail.MaxFileBytes, "CloudTrail log file")
+				if err != nil {
+					return err
+				}
+				recs, err := cloudtrail.Parse(data)
+				if err != nil {
+					return cli.Input(path, err, "a CloudTrail log file as delivered to S3: {\"Records\": [...]}")
+				}
+				imported, sum, err := cloudtrail.Import(c.Context(), recs, cloudtrail.Config{Keys: keys, Signer: signer})
+				if err != nil {
+					return cli.Input(path, err, "")
+				}
+				fmt.Fprintf(c.ErrOrStderr(), "%s: %d records, %d imported %v; skipped: %d other keys, %d failed calls, %d other KMS events, %d other services\n",
+					path, len(recs), sum.Imported, sum.ByEventNames, sum.OtherKey, sum.FailedCall, sum.OtherEvent, sum.OtherSource)
+				for _, im := range imported {
+					envs = append(envs, im.Envelope)
+					names = append(names, fmt.Sprintf("cloudtrail-%s-%s.json", safeName(im.EventName), safeName(im.EventID)))
+				}
+			}
+			if len(envs) == 0 {
+				return cli.Failed("no KMS events about the given keys in %s", strings.Join(args, ", "))
+			}
+			if out.out != "" {
+				if len(envs) == 1 {
+					names[0] = ""
+				} else if err := os.MkdirAll(out.out, 0o755); err != nil {
+					return cli.Input(out.out, err, "")
+				}
+			}
+			return out.emit(c.Context(), c.OutOrStdout(), envs, names)
+		},
 	}
-	return attesttpm.PublicKey(p)
+	f := c.Flags()
+	f.StringArrayVar(&pubKeys, "public-key", nil, "aws kms get-public-key output of a key whose events to import; repeatable (required)")
+	f.StringVar(&signerPath, "signer", "", "the collector's PEM private key (required)")
+	out.register(c, "write the signed records here: a file for one, a directory for several")
+	return c
 }

@@ -2,15 +2,19 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
+	fnote "github.com/transparency-dev/formats/note"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/keytrail/keytrail/cmd/internal/cli"
 	"github.com/keytrail/keytrail/evidence"
@@ -22,50 +26,44 @@ import (
 
 func demoCommand() *cobra.Command {
 	var dir string
-	var hw demoHardware
 	c := &cobra.Command{
 		Use:   "demo --dir DIR",
 		Short: "Run one complete key rotation end to end, with no server and no install",
 		Long: `Run one complete key rotation end to end on the embedded ledger:
 
   1. create keys: the log's checkpoint key, the operator's bundle key, a rotation
-     service (collector), a requester and two approvers, an old wallet key, and
-     the new wallet key inside hardware: in the in-process TPM 2.0 simulator
-     (no install), certified by its attestation key and verified as
-     tpm-certified; or, with --hsm and --module, in a PKCS #11 token such as
-     SoftHSM2, verified as self-reported;
+     service (collector), a requester and two approvers, an old and a new wallet key;
   2. create an embedded ledger in DIR/log (a tlog-tiles directory);
-  3. record and log the rotation: request, create, smoke test, two approvals,
-     promote, disable (plus unrelated traffic);
-  4. build and sign the bundle DIR/bundles/<rotation>.json;
-  5. write DIR/trust.json and DIR/policy.yaml for the auditor;
-  6. verify the bundle, rebuilding it from the log, and print the command that
-     does the same.
+  3. record and log the rotation: the old key's promotion 120 days ago, its
+     key-policy snapshot and signing receipts; request, create, HSM attestation,
+     policy snapshot and smoke-test signature of the new key, two approvals,
+     promote, disable, a break-glass with its quorum, the old key's scheduled
+     deletion and destruction after its retention (plus unrelated traffic);
+  4. log residency claims signed by a residency authority (the new key's HSM,
+     the old key's KMS region in the AWS European Sovereign Cloud, the log),
+     and write them to DIR/residency;
+  5. build and sign the bundle DIR/bundles/<rotation>.json;
+  6. write DIR/trust.json and DIR/policy.yaml (rotation rules, the hot-signing
+     class's rotation window and jurisdictions, retention, break-glass quorum);
+  7. verify the bundle against every rule, rebuilding it from the log, and
+     print the command that does the same.
 
 Private keys are written to DIR/keys (mode 0600). DIR must not already hold a demo.`,
 		Example: `  keytrail demo --dir ./demo
-  softhsm2-util --init-token --free --label custody --pin 1234 --so-pin 5678
-  KEYTRAIL_PIN=1234 keytrail demo --dir ./demo-hsm --hsm 'pkcs11:token=custody;object=hot-1' --module /usr/lib/softhsm/libsofthsm2.so
   keytrail verify bundle --trust demo/trust.json --policy demo/policy.yaml --log demo/log demo/bundles/*.json`,
 		Args: cli.ExactArgs(0, "none"),
 		RunE: func(c *cobra.Command, _ []string) error {
 			if dir == "" {
 				return cli.Usage("--dir is required")
 			}
-			if (hw.uri == "") != (hw.module == "") {
-				return cli.Usage("--hsm and --module go together")
-			}
-			return runDemo(c.Context(), dir, hw, c.OutOrStdout(), c.ErrOrStderr())
+			return runDemo(c.Context(), dir, c.OutOrStdout(), c.ErrOrStderr())
 		},
 	}
 	c.Flags().StringVar(&dir, "dir", "", "directory to create the demo in (required)")
-	c.Flags().StringVar(&hw.uri, "hsm", "", "make the new key in this PKCS #11 token instead of the TPM simulator: a URI naming the token and the new key's label, e.g. 'pkcs11:token=custody;object=hot-1'")
-	c.Flags().StringVar(&hw.module, "module", "", "the PKCS #11 module for --hsm, e.g. /usr/lib/softhsm/libsofthsm2.so")
-	c.Flags().StringVar(&hw.pinEnv, "pin-env", "KEYTRAIL_PIN", "the environment variable holding the token's user PIN (--hsm)")
 	return c
 }
 
-func runDemo(ctx context.Context, dir string, hw demoHardware, stdout, stderr io.Writer) (err error) {
+func runDemo(ctx context.Context, dir string, stdout, stderr io.Writer) (err error) {
 	if ents, err := os.ReadDir(dir); err == nil && len(ents) > 0 {
 		return &cli.Error{Code: cli.ExitUsage, Err: fmt.Errorf("%s is not empty", dir), Hint: "pick a new --dir, or remove the old demo"}
 	}
@@ -79,12 +77,6 @@ func runDemo(ctx context.Context, dir string, hw demoHardware, stdout, stderr io
 	if err != nil {
 		return err
 	}
-	now := time.Now().UTC().Truncate(time.Second)
-	nk, err := hw.newKey(ctx, p, now, step)
-	if err != nil {
-		return err
-	}
-	p.NewRef = nk.ref
 	keys := filepath.Join(dir, "keys")
 	if err := writeFileAtomic(filepath.Join(keys, "log.key"), []byte(p.LogKey+"\n"), 0o600); err != nil {
 		return err
@@ -111,39 +103,27 @@ func runDemo(ctx context.Context, dir string, hw demoHardware, stdout, stderr io
 		}
 	}()
 
-	rot := p.Rotation(fmt.Sprintf("rot-%s-hot-1", now.Format("20060102T150405Z")), now.Add(-12*time.Hour))
-	step("recording rotation %s: %s -> %s", rot.ID, rot.OldKey.ID, rot.NewKey.ID)
-	other, err := scenario.OtherKeyEvent(p, rot)
+	pr, err := demoPolicyRotation(p, time.Now())
 	if err != nil {
 		return err
 	}
-	steps := p.Steps(rot)
-	steps = append(steps[:3:3], append([]scenario.Step{other}, steps[3:]...)...)
-	for _, s := range steps {
+	rot := pr.Rotation
+	step("recording rotation %s: %s -> %s", rot.ID, rot.OldKey.ID, rot.NewKey.ID)
+	for _, s := range pr.Steps {
 		env, err := s.Sign(ctx)
 		if err != nil {
 			return err
 		}
 		idx, err := l.Append(ctx, env)
 		if err != nil {
-			return fmt.Errorf("append %s: %w", s.Event.Event, err)
+			return fmt.Errorf("append %s: %w", demoLabel(s), err)
 		}
-		fmt.Fprintf(stderr, "    %-6d %-10s %-36s by %s\n", idx, s.Event.Event, s.Key.ID, s.By.ID)
+		fmt.Fprintf(stderr, "    %-6d %-20s %-36s by %s\n", idx, demoLabel(s), s.Key.ID, s.By.ID)
 	}
-	for _, r := range nk.records {
-		st, err := evidence.NewStatement(r.pred, r.key)
-		if err != nil {
-			return err
-		}
-		env, err := evidence.SignStatement(ctx, st, p.Collector.Signer)
-		if err != nil {
-			return err
-		}
-		idx, err := l.Append(ctx, env)
-		if err != nil {
-			return fmt.Errorf("append %s: %w", r.what, err)
-		}
-		fmt.Fprintf(stderr, "    %-6d %-10s %-36s by %s\n", idx, r.what, r.key.ID, p.Collector.ID)
+	step("logging residency claims signed by %s, in %s", p.Authority.ID, filepath.Join(dir, "residency"))
+	claims, err := demoResidency(ctx, l, p, pr, dir, stderr)
+	if err != nil {
+		return err
 	}
 
 	bundlePath := filepath.Join(dir, "bundles", rot.ID+".json")
@@ -164,9 +144,12 @@ func runDemo(ctx context.Context, dir string, hw demoHardware, stdout, stderr io
 	if err != nil {
 		return err
 	}
-	tf := p.TrustFile()
-	tf.Collectors[0].PredicateTypes = append(tf.Collectors[0].PredicateTypes, evidence.PredicateHSMAttestation, evidence.PredicateTPMAttestation)
-	tf.Hardware = nk.trust
+	witnessVKey, cosigned, err := demoWitness(ctx, l, dir)
+	if err != nil {
+		return err
+	}
+	tf := p.PolicyTrust()
+	tf.Logs[0].Witnesses = []verify.TrustedWitness{{Key: witnessVKey}}
 	trustJSON, err := strictjson.MarshalIndent(tf)
 	if err != nil {
 		return err
@@ -175,7 +158,8 @@ func runDemo(ctx context.Context, dir string, hw demoHardware, stdout, stderr io
 		bundlePath: signed,
 		filepath.Join(dir, "rotations", rot.ID+".json"): append(rotJSON, '\n'),
 		filepath.Join(dir, "trust.json"):                append(trustJSON, '\n'),
-		filepath.Join(dir, "policy.yaml"):               []byte(nk.policy),
+		filepath.Join(dir, "policy.yaml"):               []byte(pr.PolicyYAML),
+		filepath.Join(dir, "checkpoint.cosigned"):       cosigned,
 	} {
 		if err := writeFileAtomic(path, data, 0o644); err != nil {
 			return err
@@ -187,7 +171,7 @@ func runDemo(ctx context.Context, dir string, hw demoHardware, stdout, stderr io
 	if err != nil {
 		return err
 	}
-	policy, err := verify.ParsePolicy([]byte(nk.policy))
+	policy, err := verify.ParsePolicy([]byte(pr.PolicyYAML))
 	if err != nil {
 		return err
 	}
@@ -195,19 +179,131 @@ func runDemo(ctx context.Context, dir string, hw demoHardware, stdout, stderr io
 	if err != nil {
 		return err
 	}
-	res, err := ver.VerifyBundle(signed, verify.Options{Log: os.DirFS(logDir)})
+	res, err := ver.VerifyBundle(signed, verify.Options{Log: os.DirFS(logDir), Residency: claims})
 	if err != nil {
 		return err
 	}
 	for _, ch := range res.Checks {
-		fmt.Fprintf(stdout, "%-4s  %-22s  %s\n", ch.Status, ch.Name, ch.Reason)
+		fmt.Fprintf(stdout, "%-4s  %-27s  %s\n", ch.Status, ch.Name, ch.Reason)
 	}
 	if !res.Verified {
 		return errors.Join(cli.Failed("the demo's own bundle did not verify"), res.Err())
 	}
-	fmt.Fprintf(stdout, "\nVERIFIED. Verify it yourself, offline:\n\n  go run ./cmd/keytrail-verify bundle --trust %s --policy %s --log %s %s\n\n",
-		filepath.Join(dir, "trust.json"), filepath.Join(dir, "policy.yaml"), logDir, bundlePath)
-	fmt.Fprintf(stdout, "or with keytrail:\n\n  go run ./cmd/keytrail verify bundle --trust %s --policy %s --log %s %s\n",
-		filepath.Join(dir, "trust.json"), filepath.Join(dir, "policy.yaml"), logDir, bundlePath)
+	residency := filepath.Join(dir, "residency")
+	fmt.Fprintf(stdout, "\nVERIFIED. Verify it yourself, offline:\n\n  go run ./cmd/keytrail-verify bundle --trust %s --policy %s --residency %s --log %s %s\n\n",
+		filepath.Join(dir, "trust.json"), filepath.Join(dir, "policy.yaml"), residency, logDir, bundlePath)
+	fmt.Fprintf(stdout, "or with keytrail:\n\n  go run ./cmd/keytrail verify bundle --trust %s --policy %s --residency %s --log %s %s\n",
+		filepath.Join(dir, "trust.json"), filepath.Join(dir, "policy.yaml"), residency, logDir, bundlePath)
+	fmt.Fprintf(stdout, "\nCI gate: are the new key's attestation and policy snapshot under a day old?\n\n  go run ./cmd/keytrail-verify freshness --trust %s --policy %s --log %s --checkpoint %s --key %s\n",
+		filepath.Join(dir, "trust.json"), filepath.Join(dir, "policy.yaml"), logDir, filepath.Join(dir, "checkpoint.cosigned"), rot.NewKey.ID)
 	return nil
+}
+
+// demoPolicyRotation is the demo's rotation: scenario's policy rotation with
+// every kind of record, started 35 days before now so that the old key's
+// destruction, 31 days after the rotation, is already in the past; plus a
+// record about another key.
+func demoPolicyRotation(p *scenario.Parties, now time.Time) (*scenario.PolicyRotation, error) {
+	start := now.UTC().Truncate(time.Second).Add(-35 * 24 * time.Hour)
+	pr, err := scenario.NewPolicyRotationAt(p, fmt.Sprintf("rot-%s-hot-1", start.Format("20060102T150405Z")), start)
+	if err != nil {
+		return nil, err
+	}
+	other, err := scenario.OtherKeyEvent(p, p.Rotation(pr.Rotation.ID, start))
+	if err != nil {
+		return nil, err
+	}
+	pr.Steps = append(pr.Steps, other)
+	// Today's HSM attestation and policy snapshot of the new key, as a daily
+	// collector makes them: what 'keytrail verify freshness' looks for.
+	daily := now.UTC().Truncate(time.Second).Add(-30 * time.Minute)
+	newSnap := pr.Find(func(s scenario.Step) bool {
+		_, ok := s.Record.(*evidence.KeyPolicySnapshot)
+		return ok && s.Key == pr.Rotation.NewKey
+	}).Record.(*evidence.KeyPolicySnapshot)
+	att := pr.Find(func(s scenario.Step) bool {
+		_, ok := s.Record.(*evidence.HSMAttestation)
+		return ok && s.Key == pr.Rotation.NewKey
+	}).Record.(*evidence.HSMAttestation)
+	today := *att
+	today.At = evidence.AtTime(daily)
+	pr.Steps = append(pr.Steps,
+		scenario.Step{By: p.Collector, Key: pr.Rotation.NewKey, Record: &today},
+		scenario.Step{By: p.Collector, Key: pr.Rotation.NewKey, Record: scenario.Snapshot(daily, newSnap.Resource.Name, false)})
+	slices.SortStableFunc(pr.Steps, func(a, b scenario.Step) int { return a.Time().Compare(b.Time()) })
+	return pr, nil
+}
+
+// demoLabel names a step's record for the demo's log listing.
+func demoLabel(s scenario.Step) string {
+	switch r := s.Record.(type) {
+	case nil:
+		return s.Event.Event
+	case *evidence.LifecycleEvent:
+		return r.Event
+	case *evidence.SigningReceipt:
+		return "receipt " + r.RequestID
+	case *evidence.KeyPolicySnapshot:
+		return "policy snapshot"
+	case *evidence.HSMAttestation:
+		return "hsm attestation"
+	}
+	return s.Record.PredicateType()
+}
+
+// demoResidency signs the rotation's residency claims by the residency
+// authority, logs them, and writes each to DIR/residency for the auditor.
+func demoResidency(ctx context.Context, l interface {
+	Append(context.Context, []byte) (uint64, error)
+}, p *scenario.Parties, pr *scenario.PolicyRotation, dir string, stderr io.Writer) ([][]byte, error) {
+	if err := writePrivateKey(filepath.Join(dir, "keys", p.Authority.ID+".pem"), p.Authority.Key); err != nil {
+		return nil, err
+	}
+	claims, err := p.SignClaims(ctx, pr.Claims)
+	if err != nil {
+		return nil, err
+	}
+	for i, env := range claims {
+		idx, err := l.Append(ctx, env)
+		if err != nil {
+			return nil, fmt.Errorf("append residency claim: %w", err)
+		}
+		c := pr.Claims[i]
+		fmt.Fprintf(stderr, "    %-6d %-20s %-36s %s, %s\n", idx, "residency claim", c.Subject.Name(), c.Region, c.Jurisdiction)
+		name := fmt.Sprintf("%02d-%s.json", i+1, c.Subject.Kind)
+		if err := writeFileAtomic(filepath.Join(dir, "residency", name), env, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	return claims, nil
+}
+
+// demoWitness makes a witness key (DIR/keys/witness.key) and cosigns the
+// ledger's latest checkpoint with it (C2SP tlog-cosignature/v1, which carries
+// the time the witness saw it): the freshness gate's source of a checkpoint's
+// age. It returns the witness's verifier key and the cosigned checkpoint.
+func demoWitness(ctx context.Context, l interface {
+	Checkpoint(context.Context) ([]byte, error)
+}, dir string) (string, []byte, error) {
+	skey, vkey, err := note.GenerateKey(rand.Reader, "keytrail.demo/witness")
+	if err != nil {
+		return "", nil, err
+	}
+	if err := writeFileAtomic(filepath.Join(dir, "keys", "witness.key"), []byte(skey+"\n"), 0o600); err != nil {
+		return "", nil, err
+	}
+	w, err := fnote.NewSignerForCosignatureV1(skey)
+	if err != nil {
+		return "", nil, err
+	}
+	cvkey, err := fnote.VKeyToCosignatureV1(vkey)
+	if err != nil {
+		return "", nil, err
+	}
+	raw, err := l.Checkpoint(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	cosigned, err := cosign(raw, w)
+	return cvkey, cosigned, err
 }

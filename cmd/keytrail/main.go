@@ -43,6 +43,8 @@ Exit status: 0 ok or verified, 1 verification failed, 2 usage error or unreadabl
 		return cli.Silent(cli.ExitUsage)
 	}
 	root.AddCommand(demoCommand(), logCommand(), bundleCommand(), cli.VerifyCommand("keytrail"))
+	root.AddCommand(witnessCommand())
+	root.AddCommand(eventCommand())
 	root.AddCommand(collectCommand())
 	return root
 }

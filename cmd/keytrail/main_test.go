@@ -29,6 +29,10 @@ func TestMain(m *testing.M) {
 // TestScripts runs the CLI scripts in testdata/script: every command, its
 // output and its exit status (0 ok, 1 verification failed, 2 usage or input).
 func TestScripts(t *testing.T) {
+	testdata, err := filepath.Abs("../../testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		// $TESTDATA is the repository's testdata (vendor attestation samples).
@@ -40,9 +44,8 @@ func TestScripts(t *testing.T) {
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Setup: func(env *testscript.Env) error {
-			abs, err := filepath.Abs(filepath.Join("..", "..", "testdata"))
-			env.Setenv("TESTDATA", abs)
-			return err
+			env.Setenv("TESTDATA", testdata)
+			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"exits":  cmdExits,

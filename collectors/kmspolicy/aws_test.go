@@ -348,15 +348,15 @@ func TestParseKeyARN(t *testing.T) {
 		want KeyARN
 	}{
 		{"arn:aws-eusc:kms:eusc-de-east-1:210987654321:key/7f3c2a10-5b8e-4d1a-9c6f-2e4b8a1d0c93",
-			KeyARN{"aws-eusc", "eusc-de-east-1", "210987654321", "7f3c2a10-5b8e-4d1a-9c6f-2e4b8a1d0c93"}},
+			KeyARN{Partition: "aws-eusc", Region: "eusc-de-east-1", Account: "210987654321", KeyID: "7f3c2a10-5b8e-4d1a-9c6f-2e4b8a1d0c93"}},
 		{"arn:aws:kms:eu-central-1:111122223333:key/mrk-4c1e8b2f9a3d47e6b05f1c2d3e4a5b6c",
-			KeyARN{"aws", "eu-central-1", "111122223333", "mrk-4c1e8b2f9a3d47e6b05f1c2d3e4a5b6c"}},
+			KeyARN{Partition: "aws", Region: "eu-central-1", Account: "111122223333", KeyID: "mrk-4c1e8b2f9a3d47e6b05f1c2d3e4a5b6c"}},
 		{"arn:aws-cn:kms:cn-north-1:111122223333:key/7f3c2a10-5b8e-4d1a-9c6f-2e4b8a1d0c93",
-			KeyARN{"aws-cn", "cn-north-1", "111122223333", "7f3c2a10-5b8e-4d1a-9c6f-2e4b8a1d0c93"}},
+			KeyARN{Partition: "aws-cn", Region: "cn-north-1", Account: "111122223333", KeyID: "7f3c2a10-5b8e-4d1a-9c6f-2e4b8a1d0c93"}},
 		{"arn:aws-us-gov:kms:us-gov-west-1:111122223333:key/7f3c2a10-5b8e-4d1a-9c6f-2e4b8a1d0c93",
-			KeyARN{"aws-us-gov", "us-gov-west-1", "111122223333", "7f3c2a10-5b8e-4d1a-9c6f-2e4b8a1d0c93"}},
+			KeyARN{Partition: "aws-us-gov", Region: "us-gov-west-1", Account: "111122223333", KeyID: "7f3c2a10-5b8e-4d1a-9c6f-2e4b8a1d0c93"}},
 		{"arn:aws-iso-b:kms:us-isob-east-1:111122223333:key/7f3c2a10-5b8e-4d1a-9c6f-2e4b8a1d0c93",
-			KeyARN{"aws-iso-b", "us-isob-east-1", "111122223333", "7f3c2a10-5b8e-4d1a-9c6f-2e4b8a1d0c93"}},
+			KeyARN{Partition: "aws-iso-b", Region: "us-isob-east-1", Account: "111122223333", KeyID: "7f3c2a10-5b8e-4d1a-9c6f-2e4b8a1d0c93"}},
 	}
 	for _, tt := range good {
 		got, err := ParseKeyARN(tt.arn)

@@ -67,7 +67,7 @@
 //     condition.
 //   - Effect "Deny" produces deny entries. They are never reported as
 //     permissions: Snapshot.Predicate.Bindings holds allow entries only, and
-//     denies go to Snapshot.Denies. Allows are not reduced by denies (a
+//     denies go to Snapshot.Predicate.Denies. Allows are not reduced by denies (a
 //     conditional or partial deny cannot be subtracted honestly); AdminSigners
 //     applies the denies that certainly apply.
 //   - A statement whose Resource (or NotResource) does not cover the key's ARN
@@ -104,12 +104,14 @@
 //
 // NewSnapshot (or CollectAWS, CollectGCP) builds a Snapshot for one key: the
 // evidence.KeyPolicySnapshot predicate, whose subject is the key's
-// evidence.KeyRef (see KeyRefFromAWSPublicKey), plus what the predicate has
-// no field for: the denies, the key's location (partition, region, account,
-// replica regions; or project and location), the diff from the previous
-// snapshot (Request.Previous, authenticated with VerifyPrevious), and the full
-// Policy. Snapshot.Sign signs the statement as a DSSE envelope.
+// evidence.KeyRef (see KeyRefFromAWSPublicKey), with the allow bindings, the
+// denies, the conditions, the key's resource and location (ARN partition,
+// region and replica regions; or Cloud KMS location), the grants digest and
+// the diff from the previous snapshot (Request.Previous, authenticated with
+// VerifyPrevious); beside it the full Policy (account, project, the source of
+// each permission). Snapshot.Sign signs the statement as a DSSE envelope.
 //
 // AdminSigners answers the verifier's separation-of-duties question: which
-// principals both administer the key's access and sign with it.
+// principals both administer the key's access and sign with it. It and the
+// permission grammar live in internal/kmsperm, which the verifier shares.
 package kmspolicy

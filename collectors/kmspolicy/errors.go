@@ -3,6 +3,8 @@ package kmspolicy
 import (
 	"errors"
 	"fmt"
+
+	"github.com/keytrail/keytrail/internal/kmsperm"
 )
 
 // Sentinel errors. Every error the package returns for bad input is an
@@ -12,18 +14,18 @@ var (
 	// ErrMalformed: the input is not what the command prints: bad JSON,
 	// duplicate or case-variant member names, unknown members where the format
 	// is closed, wrong types, missing required members.
-	ErrMalformed = errors.New("malformed")
+	ErrMalformed = kmsperm.ErrMalformed
 	// ErrTooLarge: an input is over one of the package's limits (bytes, depth,
 	// counts).
 	ErrTooLarge = errors.New("too large")
 	// ErrUnsupported: the input is well-formed but uses something this package
 	// does not model (an unknown partition, policy version or principal type),
 	// so it refuses rather than guess.
-	ErrUnsupported = errors.New("unsupported")
+	ErrUnsupported = kmsperm.ErrUnsupported
 	// ErrMismatch: the inputs disagree with each other or with the request: a
 	// grant for another key, an ARN whose region is not in its partition, a
 	// previous snapshot of another key.
-	ErrMismatch = errors.New("mismatch")
+	ErrMismatch = kmsperm.ErrMismatch
 	// ErrIncomplete: an export is a partial listing (a truncated list-grants
 	// page), so the snapshot would silently miss permissions.
 	ErrIncomplete = errors.New("incomplete")

@@ -47,7 +47,7 @@ func Example() {
 		return
 	}
 
-	duties, err := kmspolicy.AdminSigners(snap.Predicate.Provider, snap.Predicate.Bindings, snap.Denies)
+	duties, err := kmspolicy.AdminSigners(snap.Predicate.Provider, snap.Predicate.Bindings, snap.Predicate.Denies)
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -134,7 +134,7 @@ func TestGolden(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		duties, err := AdminSigners(s.Predicate.Provider, s.Predicate.Bindings, s.Denies)
+		duties, err := AdminSigners(s.Predicate.Provider, s.Predicate.Bindings, s.Predicate.Denies)
 		if err != nil {
 			t.Fatal(err)
 		}

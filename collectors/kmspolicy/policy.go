@@ -7,12 +7,13 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/keytrail/keytrail/evidence"
+	"github.com/keytrail/keytrail/internal/kmsperm"
 )
 
 // Providers, as evidence.KeyPolicySnapshot.Provider names them.
 const (
-	ProviderAWS = "aws-kms"
-	ProviderGCP = "gcp-kms"
+	ProviderAWS = kmsperm.ProviderAWS
+	ProviderGCP = kmsperm.ProviderGCP
 )
 
 // Effects of an Entry.
@@ -49,7 +50,7 @@ type Policy struct {
 // Entry is one normalised permission of one principal.
 type Entry struct {
 	// Effect is EffectAllow or EffectDeny. A deny never appears among a
-	// snapshot's bindings; it is kept here and in Snapshot.Denies.
+	// snapshot's bindings; it is kept here and in the predicate's Denies.
 	Effect string `json:"effect"`
 	// Principal is in the grammar of Principal.
 	Principal string `json:"principal"`

@@ -38,47 +38,21 @@ type Previous struct {
 	EnvelopeSHA256 string
 }
 
-// Snapshot is the collector's output for one key: the signed predicate, and
-// beside it what the predicate has no field for yet (denies, the diff from the
-// previous snapshot, the key's location, where each permission came from).
+// Snapshot is the collector's output for one key: the signed predicate (with
+// its denies, conditions, location and the diff from the previous snapshot),
+// and beside it the full normalised policy it was made from.
 type Snapshot struct {
 	// Key is the subject.
 	Key evidence.KeyRef `json:"key"`
-	// Predicate is what Sign signs. Its Bindings hold allow entries only.
+	// Predicate is what Sign signs. Its Bindings hold allow entries only,
+	// its Denies the deny entries, its Diff the change from Request.Previous.
 	Predicate *evidence.KeyPolicySnapshot `json:"predicate"`
-	// Denies are the deny entries as bindings, in the same grammar: what the
-	// policy takes away. Never counted as permissions.
-	Denies []evidence.Binding `json:"denies,omitempty"`
-	// Diff is the change from Request.Previous, nil without one.
-	Diff *Diff `json:"diff,omitempty"`
 	// Policy is the full normalised policy the predicate was made from.
 	Policy *Policy `json:"policy"`
 }
 
 // Diff is what changed between two snapshots of a key's bindings.
-type Diff struct {
-	// PreviousTime, PreviousCanonicalSHA256 and PreviousEnvelopeSHA256 (the
-	// hex SHA-256 of the previous record's envelope, when known) identify the
-	// previous snapshot.
-	PreviousTime            string `json:"previousTime"`
-	PreviousCanonicalSHA256 string `json:"previousCanonicalSha256"`
-	PreviousEnvelopeSHA256  string `json:"previousEnvelopeSha256,omitempty"`
-	// PolicyChanged reports whether the canonical policy digest differs. It can
-	// be true with no binding change (an edit to a Sid, an unrelated
-	// statement, a GCP etag).
-	PolicyChanged bool `json:"policyChanged"`
-	// AddedPrincipals and RemovedPrincipals hold principals with bindings now
-	// and not before, and the reverse, sorted.
-	AddedPrincipals   []string `json:"addedPrincipals"`
-	RemovedPrincipals []string `json:"removedPrincipals"`
-	// Added and Removed hold, per principal, the permissions gained and lost
-	// (including every permission of an added or removed principal).
-	Added   []evidence.Binding `json:"added"`
-	Removed []evidence.Binding `json:"removed"`
-}
-
-// Empty reports whether no binding changed.
-func (d *Diff) Empty() bool { return len(d.Added) == 0 && len(d.Removed) == 0 }
+type Diff = evidence.PolicyDiff
 
 // CollectAWS parses an AWS export and builds the key's snapshot.
 func CollectAWS(x AWSExport, req Request) (*Snapshot, error) {
@@ -111,12 +85,23 @@ func NewSnapshot(p *Policy, req Request) (*Snapshot, error) {
 		return nil, errors.New("kmspolicy: request time is required")
 	}
 	pred := &evidence.KeyPolicySnapshot{
-		At:              evidence.AtTime(req.Time),
-		Provider:        p.Provider,
+		At:       evidence.AtTime(req.Time),
+		Provider: p.Provider,
+		Resource: evidence.PolicyResource{
+			Name: p.Resource.Name, Partition: p.Resource.Partition, Region: p.Resource.Region,
+			ReplicaRegions: p.Resource.ReplicaRegions, Location: p.Resource.Location,
+		},
 		Bindings:        p.Bindings(EffectAllow),
 		CanonicalSHA256: p.CanonicalSHA256,
+		GrantsSHA256:    p.GrantsSHA256,
 	}
-	s := &Snapshot{Key: req.Key, Predicate: pred, Denies: p.Bindings(EffectDeny), Policy: p}
+	if denies := p.Bindings(EffectDeny); len(denies) > 0 {
+		pred.Denies = denies
+	}
+	for _, c := range p.Conditions {
+		pred.Conditions = append(pred.Conditions, evidence.PolicyCondition{Digest: c.Digest, JSON: c.JSON})
+	}
+	s := &Snapshot{Key: req.Key, Predicate: pred, Policy: p}
 	if req.Previous != nil {
 		prev := req.Previous.Snapshot
 		if prev == nil {
@@ -132,8 +117,8 @@ func NewSnapshot(p *Policy, req Request) (*Snapshot, error) {
 		if !prevTime.Before(req.Time) {
 			return nil, fmt.Errorf("kmspolicy: %w: previous snapshot (%s) is not older than this one (%s)", ErrMismatch, prev.Time, pred.Time)
 		}
-		s.Diff = DiffBindings(prev, pred)
-		s.Diff.PreviousEnvelopeSHA256 = req.Previous.EnvelopeSHA256
+		pred.Diff = DiffBindings(prev, pred)
+		pred.Diff.PreviousEnvelopeSHA256 = req.Previous.EnvelopeSHA256
 	}
 	return s, nil
 }

@@ -58,8 +58,8 @@ func TestSnapshotSignAndParse(t *testing.T) {
 	if diff := cmp.Diff(want, got.Bindings); diff != "" {
 		t.Errorf("signed bindings (-want +got):\n%s", diff)
 	}
-	if len(s.Denies) != 1 || s.Denies[0].Principal != "*" {
-		t.Errorf("denies %v", s.Denies)
+	if len(s.Predicate.Denies) != 1 || s.Predicate.Denies[0].Principal != "*" {
+		t.Errorf("denies %v", s.Predicate.Denies)
 	}
 }
 

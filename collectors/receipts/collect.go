@@ -155,6 +155,11 @@ func (c *Collector) collect(ctx context.Context, rec *Receipt) (Record, error) {
 		return fail(field, err)
 	}
 	ref := evidence.KeyRef{ID: rec.KeyID, SPKISHA256: res.KeyDigest}
+	// The statement carries the scheme and the key, so that a verifier can
+	// check the signature again under the key the subject's digest names.
+	pred := *rec.Predicate
+	pred.Scheme, pred.PublicKey = string(key.Scheme()), res.SPKI
+	rec.Predicate = &pred
 	st, err := evidence.NewStatement(rec.Predicate, ref)
 	if err != nil {
 		return fail("", err)

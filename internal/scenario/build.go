@@ -26,6 +26,10 @@ type Built struct {
 	TrustJSON   []byte
 	Trust       *verify.Trust
 	Policy      *verify.Policy
+	// PolicyYAML is the policy file (BuildPolicy only).
+	PolicyYAML string
+	// Residency are the signed residency claims (BuildPolicy only).
+	Residency [][]byte
 }
 
 // Build logs a compliant rotation, with records about other keys around it,
@@ -117,7 +121,7 @@ func OtherKeyEvent(p *Parties, r evidence.Rotation) (Step, error) {
 		return Step{}, err
 	}
 	ev := &evidence.LifecycleEvent{At: evidence.AtTime(start.Add(90 * time.Minute)), Event: evidence.EventDisable, Actor: evidence.Actor{ID: p.Collector.ID}}
-	return Step{p.Collector, other, ev}, nil
+	return Step{By: p.Collector, Key: other, Event: ev}, nil
 }
 
 // GoldenSeed is the seed of the committed golden files in testdata/golden.

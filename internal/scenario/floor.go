@@ -5,6 +5,8 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
 	"fmt"
 	"runtime"
 	"sync"
@@ -19,7 +21,9 @@ import (
 // Floor is the benchmark floor of docs/benchmarks.md: the least any verifier
 // of a bundle must do. Per entry: one raw DSSE signature check with the
 // standard library (ECDSA P-256 with SHA-256 over the PAE, or Ed25519 for the
-// records people sign), one RFC 6962 leaf hash and one inclusion proof.
+// records people sign), one RFC 6962 leaf hash and one inclusion proof; per
+// signing receipt also the receipt's own signature (ECDSA P-256 over its
+// digest), since a receipt counts only if it verifies (receipts.signature).
 // Envelopes are decoded by NewFloor, before any clock starts.
 type Floor struct {
 	cp    checkpoint.Checkpoint
@@ -30,6 +34,14 @@ type floorItem struct {
 	pae, sig []byte
 	pub      crypto.PublicKey
 	e        *evidence.Entry
+	// receipt, for a signing receipt: the signature it reports, over its
+	// digest, by the rotation's key (receipts.signature).
+	receipt *floorReceipt
+}
+
+type floorReceipt struct {
+	digest, sig []byte
+	pub         *ecdsa.PublicKey
 }
 
 // NewFloor prepares the floor's work for b's bundle.
@@ -49,7 +61,20 @@ func NewFloor(b *Built) (*Floor, error) {
 		if err != nil {
 			return nil, err
 		}
-		f.items[i] = floorItem{evidence.PAE(env.PayloadType, env.Payload), env.Signatures[0].Sig, keys[env.Signatures[0].KeyID], e}
+		f.items[i] = floorItem{pae: evidence.PAE(env.PayloadType, env.Payload), sig: env.Signatures[0].Sig, pub: keys[env.Signatures[0].KeyID], e: e}
+		if _, p, err := evidence.ParseStatement(env.Payload); err == nil {
+			if r, ok := p.(*evidence.SigningReceipt); ok && r.Scheme == evidence.SchemeP256DER {
+				d, err := hex.DecodeString(r.Digest)
+				if err != nil {
+					return nil, err
+				}
+				pub, err := x509.ParsePKIXPublicKey(r.PublicKey)
+				if err != nil {
+					return nil, err
+				}
+				f.items[i].receipt = &floorReceipt{d, r.Signature, pub.(*ecdsa.PublicKey)}
+			}
+		}
 	}
 	return f, nil
 }
@@ -65,6 +90,10 @@ func (f *Floor) Run() error {
 				it := f.items[i]
 				if !rawVerify(it.pub, it.pae, it.sig) {
 					errs[k] = fmt.Errorf("floor: entry %d: bad signature", i)
+					return
+				}
+				if r := it.receipt; r != nil && !ecdsa.VerifyASN1(r.pub, r.digest, r.sig) {
+					errs[k] = fmt.Errorf("floor: entry %d: bad receipt signature", i)
 					return
 				}
 				leaf := rfc6962.DefaultHasher.HashLeaf(it.e.Envelope)

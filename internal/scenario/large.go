@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"fmt"
 	"time"
@@ -36,6 +37,10 @@ func Large(ctx context.Context, entries, logSize int) (*Built, error) {
 		envs = append(envs, e)
 	}
 	promoted := Start.Add(10 * time.Hour)
+	newSPKI, err := x509.MarshalPKIXPublicKey(p.NewKey.Public())
+	if err != nil {
+		return nil, err
+	}
 	for i := 0; len(envs) < entries; i++ {
 		digest := sha256.Sum256([]byte(fmt.Sprintf("tx %d", i)))
 		sig, err := ecdsa.SignASN1(rand.Reader, p.NewKey.(*ecdsa.PrivateKey), digest[:])
@@ -44,6 +49,7 @@ func Large(ctx context.Context, entries, logSize int) (*Built, error) {
 		}
 		r := &evidence.SigningReceipt{
 			At:     evidence.AtTime(promoted.Add(time.Duration(i+1) * time.Second)),
+			Scheme: evidence.SchemeP256DER, PublicKey: newSPKI,
 			Digest: hex.EncodeToString(digest[:]), Signature: sig,
 			Operator: "wallet-signer-eu-1", RequestID: fmt.Sprintf("req-%08d-%0400d", i, 0),
 			Chain: "eip155:1", TxHash: "0x" + hex.EncodeToString(digest[:]),

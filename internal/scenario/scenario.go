@@ -53,6 +53,8 @@ type Parties struct {
 	OldRef, NewRef evidence.KeyRef
 	// OtherKey is a key outside the rotation.
 	OtherKey crypto.Signer
+	// Authority signs residency claims.
+	Authority Party
 }
 
 // seeded derives 32 bytes for a named key from seed, or reads them from
@@ -117,6 +119,7 @@ func NewParties(seed, origin string) (*Parties, error) {
 	p.OldKey = p256Key(seed, "wallet-key-old")
 	p.NewKey = p256Key(seed, "wallet-key-new")
 	p.OtherKey = p256Key(seed, "other")
+	p.Authority = edParty(seed, "eu-residency-authority")
 	var err error
 	if p.OldRef, err = keyRef("kms:eu-central-1/custody/hot-1/v1", p.OldKey.Public()); err != nil {
 		return nil, err
@@ -162,11 +165,13 @@ func (p *Parties) Rotation(id string, start time.Time) evidence.Rotation {
 	}
 }
 
-// Step is one record of a rotation before it is signed.
+// Step is one record of a rotation before it is signed: a lifecycle event,
+// or, if Record is set, any other predicate.
 type Step struct {
-	By    Party
-	Key   evidence.KeyRef
-	Event *evidence.LifecycleEvent
+	By     Party
+	Key    evidence.KeyRef
+	Event  *evidence.LifecycleEvent
+	Record evidence.Predicate
 }
 
 // Steps returns the lifecycle events of a compliant rotation r, one hour apart
@@ -187,23 +192,27 @@ func (p *Parties) Steps(r evidence.Rotation) []Step {
 	smoke := ev(3, evidence.EventSmokeTest, svc)
 	smoke.SmokeTest = &evidence.SmokeTest{Passed: true, Detail: "signed and verified a test digest"}
 	steps := []Step{
-		{p.Requester, r.OldKey, req},
-		{p.Collector, r.NewKey, ev(2, evidence.EventCreate, svc)},
-		{p.Collector, r.NewKey, smoke},
+		{By: p.Requester, Key: r.OldKey, Event: req},
+		{By: p.Collector, Key: r.NewKey, Event: ev(2, evidence.EventCreate, svc)},
+		{By: p.Collector, Key: r.NewKey, Event: smoke},
 	}
 	for i, a := range p.Approvers {
-		steps = append(steps, Step{a, r.NewKey, ev(4+i, evidence.EventApprove, evidence.Actor{ID: a.ID, Role: a.Roles[0]})})
+		steps = append(steps, Step{By: a, Key: r.NewKey, Event: ev(4+i, evidence.EventApprove, evidence.Actor{ID: a.ID, Role: a.Roles[0]})})
 	}
 	steps = append(steps,
-		Step{p.Collector, r.NewKey, ev(10, evidence.EventPromote, svc)},
-		Step{p.Collector, r.OldKey, ev(11, evidence.EventDisable, svc)},
+		Step{By: p.Collector, Key: r.NewKey, Event: ev(10, evidence.EventPromote, svc)},
+		Step{By: p.Collector, Key: r.OldKey, Event: ev(11, evidence.EventDisable, svc)},
 	)
 	return steps
 }
 
 // Sign signs a step as a DSSE envelope.
 func (s Step) Sign(ctx context.Context) ([]byte, error) {
-	st, err := evidence.NewStatement(s.Event, s.Key)
+	var p evidence.Predicate = s.Event
+	if s.Record != nil {
+		p = s.Record
+	}
+	st, err := evidence.NewStatement(p, s.Key)
 	if err != nil {
 		return nil, err
 	}

@@ -231,6 +231,23 @@ func (k *Key) MarshalKeyPEM() ([]byte, error) {
 	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), nil
 }
 
+// SPKI returns the key's DER SubjectPublicKeyInfo (for secp256k1 as
+// MarshalSecp256k1SPKI writes it), or an error for an address-only key.
+func (k *Key) SPKI() ([]byte, error) {
+	switch p := k.pub.(type) {
+	case nil:
+		return nil, fmt.Errorf("%w: an address-only key has no public key", ErrKey)
+	case *secp256k1.PublicKey:
+		return MarshalSecp256k1SPKI(p), nil
+	default:
+		der, err := x509.MarshalPKIXPublicKey(p)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrKey, err)
+		}
+		return der, nil
+	}
+}
+
 // Scheme returns the key's scheme.
 func (k *Key) Scheme() Scheme { return k.scheme }
 

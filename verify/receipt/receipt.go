@@ -45,6 +45,8 @@ var (
 	// ErrHighS: a secp256k1 signature that verifies has s > n/2 and
 	// Options.AllowHighS is not set (ATTACKS.md case 28).
 	ErrHighS = errors.New("high-S signature")
+	// ErrScheme: the receipt names a scheme other than its key's.
+	ErrScheme = errors.New("receipt scheme is not the key's")
 	// ErrSubject: a statement's subject is not the key the receipt verified
 	// under.
 	ErrSubject = errors.New("statement subject is not the signing key")
@@ -106,6 +108,9 @@ type Result struct {
 	V *uint8 `json:"v,omitempty"`
 	// ChainID is the EIP-155 chain ID that V encodes, or 0.
 	ChainID uint64 `json:"chainId,omitempty"`
+	// SPKI is the DER SubjectPublicKeyInfo of the key the signature verified
+	// under (for rsv, of the recovered key); its SHA-256 is KeyDigest.
+	SPKI []byte `json:"-"`
 }
 
 // DecodeDigest decodes a receipt's digest for scheme: lowercase hex without a
@@ -215,6 +220,7 @@ func Verify(k *Key, r *evidence.SigningReceipt, opts Options) (*Result, error) {
 		if res.KeyDigest, err = KeyDigest(pub); err != nil {
 			return fail(CheckSignature, err)
 		}
+		res.SPKI = MarshalSecp256k1SPKI(pub)
 		v := x.v
 		res.V, res.ChainID = &v, x.chainID
 		if x.chainID != 0 && r.Chain != eip155Chain(x.chainID) {
@@ -245,6 +251,11 @@ func Verify(k *Key, r *evidence.SigningReceipt, opts Options) (*Result, error) {
 		b := s.Bytes()
 		return fail(CheckLowS, fmt.Errorf("%w: s = %x > n/2; Bitcoin (BIP 62) and Ethereum (EIP-2) accept only its twin n-s", ErrHighS, b))
 	}
+	if res.SPKI == nil {
+		if res.SPKI, err = k.SPKI(); err != nil {
+			return fail(CheckKey, err)
+		}
+	}
 	return res, nil
 }
 
@@ -262,6 +273,9 @@ func VerifyStatement(k *Key, s *evidence.Statement, p evidence.Predicate, opts O
 			e.Scheme = k.scheme
 		}
 		return nil, e
+	}
+	if k != nil && r.Scheme != "" && Scheme(r.Scheme) != k.scheme {
+		return nil, &Error{RequestID: r.RequestID, Scheme: k.scheme, Check: CheckKey, Err: fmt.Errorf("%w: receipt says %.32q, key is %s", ErrScheme, r.Scheme, k.scheme)}
 	}
 	res, err := Verify(k, r, opts)
 	if err != nil {

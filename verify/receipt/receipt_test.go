@@ -311,6 +311,10 @@ func TestVerifyStatement(t *testing.T) {
 	}
 	d := sum("tx")
 	r := newReceipt(d, signRSV(priv, d, v27))
+	r.Scheme = string(receipt.SchemeSecp256k1RSV)
+	if r.PublicKey, err = key.SPKI(); err != nil {
+		t.Fatal(err)
+	}
 	st, err := evidence.NewStatement(r, ref)
 	if err != nil {
 		t.Fatal(err)
@@ -323,14 +327,22 @@ func TestVerifyStatement(t *testing.T) {
 	}
 
 	otherRef, _ := mustKey(t, receipt.SchemeSecp256k1RSV, k1Priv("other").PubKey()).Ref(ref.ID)
-	wrong, _ := evidence.NewStatement(r, otherRef)
-	if _, err := receipt.VerifyStatement(addrOnly, wrong, r, receipt.Options{}); !errors.Is(err, receipt.ErrSubject) {
+	// evidence.ParseStatement rejects such a statement (its publicKey is not
+	// the subject's); VerifyStatement does not rely on that.
+	wrong := *st
+	wrong.Subject = []evidence.Subject{otherRef.Subject()}
+	if _, err := receipt.VerifyStatement(addrOnly, &wrong, r, receipt.Options{}); !errors.Is(err, receipt.ErrSubject) {
 		t.Errorf("subject of another key: %v", err)
 	}
-	two, _ := evidence.NewStatement(r, ref)
-	two.Subject = append(two.Subject, otherRef.Subject())
-	if _, err := receipt.VerifyStatement(key, two, r, receipt.Options{}); !errors.Is(err, receipt.ErrSubject) {
+	two := *st
+	two.Subject = append([]evidence.Subject{ref.Subject()}, otherRef.Subject())
+	if _, err := receipt.VerifyStatement(key, &two, r, receipt.Options{}); !errors.Is(err, receipt.ErrSubject) {
 		t.Errorf("two subjects: %v", err)
+	}
+	other := *r
+	other.Scheme = string(receipt.SchemeSecp256k1DER)
+	if _, err := receipt.VerifyStatement(key, st, &other, receipt.Options{}); !errors.Is(err, receipt.ErrScheme) {
+		t.Errorf("receipt naming another scheme: %v", err)
 	}
 	ev := &evidence.LifecycleEvent{At: evidence.AtTime(t0), Event: evidence.EventCreate, Actor: evidence.Actor{ID: "svc"}}
 	evSt, _ := evidence.NewStatement(ev, ref)

@@ -1,4 +1,4 @@
-package kmspolicy
+package kmsperm
 
 import (
 	"cmp"
@@ -11,7 +11,7 @@ import (
 // The actions AdminSigners looks for, by provider (see there).
 var duties = map[string]struct{ admin, sign []string }{
 	ProviderAWS: {admin: []string{"kms:PutKeyPolicy", "kms:CreateGrant", "kms:ReplicateKey"}, sign: []string{"kms:Sign"}},
-	ProviderGCP: {admin: []string{keysSetIAM}, sign: []string{useToSign}},
+	ProviderGCP: {admin: []string{GCPSetIAMPolicy}, sign: []string{GCPUseToSign}},
 }
 
 // Duties is the answer to "does any principal both administer the key's
@@ -48,7 +48,7 @@ type Conflict struct {
 // kms:CreateGrant (it can grant anyone, itself included, kms:Sign) or
 // kms:ReplicateKey (it can copy a multi-region key's material into a new key
 // whose policy it writes); on GCP, cloudkms.cryptoKeys.setIamPolicy. It signs
-// when a permission grants kms:Sign, or cloudkms.cryptoKeyVersions.useToSign.
+// when a permission grants kms:Sign, or cloudkms.cryptoKeyVersions.GCPUseToSign.
 // Wildcards and "except" lists are read as Permission.Grants reads them. The
 // GCP predefined roles were expanded by the collector (roles/cloudkms.admin
 // administers; signer, signerVerifier and cryptoOperator sign; roles/owner does
@@ -66,7 +66,7 @@ type Conflict struct {
 func AdminSigners(provider string, allow, deny []evidence.Binding) (Duties, error) {
 	actions, ok := duties[provider]
 	if !ok {
-		return Duties{}, fmt.Errorf("kmspolicy: %w: provider %q", ErrUnsupported, provider)
+		return Duties{}, fmt.Errorf("%w: provider %q", ErrUnsupported, provider)
 	}
 	type denyRule struct {
 		who   Principal

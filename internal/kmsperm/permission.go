@@ -1,4 +1,4 @@
-package kmspolicy
+package kmsperm
 
 import (
 	"errors"
@@ -13,7 +13,7 @@ import (
 //	digest     = "sha256:" 64 lowercase hex digits
 //
 // Pattern is an AWS action or action pattern as the policy wrote it ("kms:Sign",
-// "kms:Get*", "*"), a GCP permission ("cloudkms.cryptoKeyVersions.useToSign"),
+// "kms:Get*", "*"), a GCP permission ("cloudkms.cryptoKeyVersions.GCPUseToSign"),
 // or "role:" followed by a GCP role this package cannot expand. "except" lists
 // the patterns an IAM NotAction statement excludes: "* except kms:Decrypt"
 // holds every action but kms:Decrypt. "if" marks a permission that holds only
@@ -34,8 +34,7 @@ type Permission struct {
 	Condition string
 }
 
-// rolePrefix marks a GCP role whose permissions this package does not know.
-const rolePrefix = "role:"
+// RolePrefix marks a GCP role whose permissions this package does not know.
 
 // String returns the permission in the grammar above.
 func (p Permission) String() string {
@@ -54,7 +53,7 @@ func (p Permission) String() string {
 
 // ErrPermissionSyntax reports a permission or principal string outside the
 // grammar of Permission.
-var ErrPermissionSyntax = errors.New("kmspolicy: permission syntax")
+var ErrPermissionSyntax = errors.New("permission syntax")
 
 // ParsePermission parses s. It accepts exactly the strings String produces.
 func ParsePermission(s string) (Permission, error) {
@@ -124,7 +123,7 @@ func isDigestRef(s string) bool {
 
 // Opaque reports whether the permission names a role whose permissions are
 // unknown: it may grant anything.
-func (p Permission) Opaque() bool { return strings.HasPrefix(p.Pattern, rolePrefix) }
+func (p Permission) Opaque() bool { return strings.HasPrefix(p.Pattern, RolePrefix) }
 
 // Grants reports whether p, its condition aside, covers action: Pattern
 // matches it and no Except pattern does. Matching follows IAM: "*" matches any

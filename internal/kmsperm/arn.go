@@ -1,4 +1,4 @@
-package kmspolicy
+package kmsperm
 
 import (
 	"fmt"

@@ -1,0 +1,415 @@
+package verify
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/keytrail/keytrail/evidence"
+	"github.com/keytrail/keytrail/internal/kmsperm"
+	"github.com/keytrail/keytrail/verify/receipt"
+)
+
+// The policy rules beyond the rotation's structure (docs/policy.md), in the
+// order they run after rotation.structure.
+const (
+	CheckRotationWindow          = "rotation.window"
+	CheckReceiptsSignature       = "receipts.signature"
+	CheckReceiptsBeforePromotion = "receipts.before-promotion"
+	CheckReceiptsAfterDisable    = "receipts.after-disable"
+	CheckDeletionRetention       = "deletion.retention"
+	CheckBreakGlassQuorum        = "break-glass.quorum"
+	CheckSeparationOfDuties      = "policy.separation-of-duties"
+	CheckResidency               = "residency"
+)
+
+// ruleChecks lists them, for skipping when the entries did not verify.
+var ruleChecks = []string{
+	CheckRotationWindow, CheckReceiptsSignature, CheckReceiptsBeforePromotion, CheckReceiptsAfterDisable,
+	CheckDeletionRetention, CheckBreakGlassQuorum, CheckSeparationOfDuties, CheckResidency,
+}
+
+// Sentinels of the policy rules; each failure of one of the checks above
+// wraps one of these (or ErrResidency).
+var (
+	// ErrRotationWindow: the old key served shorter or longer than its class allows.
+	ErrRotationWindow = errors.New("rotation window")
+	// ErrReceipt: a signing receipt does not verify under its key.
+	ErrReceipt = errors.New("signing receipt")
+	// ErrReceiptTiming: a key signed when it must not have.
+	ErrReceiptTiming = errors.New("signature out of its key's service")
+	// ErrRetention: a key was destroyed before its retention ran out.
+	ErrRetention = errors.New("deletion retention")
+	// ErrBreakGlass: a break-glass event lacks its quorum or reason.
+	ErrBreakGlass = errors.New("break-glass")
+	// ErrSeparationOfDuties: a principal both administers and signs with a key.
+	ErrSeparationOfDuties = errors.New("separation of duties")
+)
+
+// rec is a verified entry with its time, for messages.
+type rec struct {
+	verifiedEntry
+	at time.Time
+}
+
+func (r rec) where() string {
+	return fmt.Sprintf("entry %d at %s", r.index, evidence.FormatTime(r.at))
+}
+
+// rules is what the policy rules read from the verified entries.
+type rules struct {
+	r          evidence.Rotation
+	events     []rec // lifecycle events, any rotation
+	receipts   []rec
+	snapshots  []rec
+	requestOld *rec // this rotation's single request about the old key
+	promoteNew *rec // this rotation's single promote of the new key
+	disableOld *rec // this rotation's single disable of the old key
+}
+
+func newRules(r evidence.Rotation, entries []verifiedEntry) *rules {
+	x := &rules{r: r}
+	var requests, promotes, disables []rec
+	for _, e := range entries {
+		re := rec{e, e.pred.RecordTime()}
+		switch p := e.pred.(type) {
+		case *evidence.LifecycleEvent:
+			x.events = append(x.events, re)
+			if p.RotationID == r.ID && p.Event == evidence.EventRequest && e.keys[0] == r.OldKey {
+				requests = append(requests, re)
+			}
+			if p.RotationID == r.ID && p.Event == evidence.EventPromote && e.keys[0] == r.NewKey {
+				promotes = append(promotes, re)
+			}
+			if p.RotationID == r.ID && p.Event == evidence.EventDisable && e.keys[0] == r.OldKey {
+				disables = append(disables, re)
+			}
+		case *evidence.SigningReceipt:
+			x.receipts = append(x.receipts, re)
+		case *evidence.KeyPolicySnapshot:
+			x.snapshots = append(x.snapshots, re)
+		}
+	}
+	// Several are a rotation.structure failure; the rules then do not guess.
+	if len(requests) == 1 {
+		x.requestOld = &requests[0]
+	}
+	if len(promotes) == 1 {
+		x.promoteNew = &promotes[0]
+	}
+	if len(disables) == 1 {
+		x.disableOld = &disables[0]
+	}
+	return x
+}
+
+// checkRules runs the policy rules on the verified entries.
+func (v *Verifier) checkRules(r evidence.Rotation, entries []verifiedEntry, log logKey, opts Options, res *Result) {
+	x := newRules(r, entries)
+	v.checkRotationWindow(x, res)
+	checkReceiptSignatures(x, res)
+	checkBeforePromotion(x, res)
+	checkAfterDisable(x, res)
+	v.checkRetention(x, res)
+	v.checkBreakGlass(x, res)
+	v.checkSeparationOfDuties(x, res)
+	v.checkResidency(r, entries, log, opts, res)
+}
+
+// checkRotationWindow: the old key's service, from its promotion (or, with
+// none in the bundle, its creation) to this rotation's disable of it, lies
+// within the class's rotationWindow.
+func (v *Verifier) checkRotationWindow(x *rules, res *Result) {
+	class := v.policy.KeyClasses[x.r.KeyClass]
+	if class == nil || class.RotationWindow == nil {
+		res.skip(CheckRotationWindow, fmt.Sprintf("the policy gives key class %q no rotationWindow", x.r.KeyClass))
+		return
+	}
+	if x.disableOld == nil {
+		res.fail(CheckRotationWindow, fmt.Errorf("%w: no single disable of %s in rotation %s (see rotation.structure)", ErrRotationWindow, x.r.OldKey.ID, x.r.ID))
+		return
+	}
+	var start *rec
+	for _, typ := range []string{evidence.EventPromote, evidence.EventCreate} {
+		for i, e := range x.events {
+			ev := e.pred.(*evidence.LifecycleEvent)
+			if ev.Event == typ && e.keys[0] == x.r.OldKey && e.at.Before(x.disableOld.at) && (start == nil || e.at.After(start.at)) {
+				start = &x.events[i]
+			}
+		}
+		if start != nil {
+			break
+		}
+	}
+	if start == nil {
+		res.fail(CheckRotationWindow, fmt.Errorf("%w: no promote or create event of %s before its disable (%s): the bundle's window must reach back to the key's promotion",
+			ErrRotationWindow, x.r.OldKey.ID, x.disableOld.where()))
+		return
+	}
+	served := x.disableOld.at.Sub(start.at)
+	w := class.RotationWindow
+	ev := start.pred.(*evidence.LifecycleEvent)
+	msg := fmt.Sprintf("%s served %s, from its %s (%s) to its disable (%s); key class %s allows %s to %s",
+		x.r.OldKey.ID, days(served), ev.Event, start.where(), x.disableOld.where(), x.r.KeyClass, days(time.Duration(w.Min)), days(time.Duration(w.Max)))
+	if served < time.Duration(w.Min) || served > time.Duration(w.Max) {
+		res.fail(CheckRotationWindow, fmt.Errorf("%w: %s", ErrRotationWindow, msg))
+		return
+	}
+	res.pass(CheckRotationWindow, msg)
+}
+
+// days writes a duration in days (and hours when not whole).
+func days(d time.Duration) string {
+	n := d / (24 * time.Hour)
+	switch rest := d - n*24*time.Hour; {
+	case rest == 0:
+		return fmt.Sprintf("%dd", n)
+	case rest%time.Hour == 0:
+		return fmt.Sprintf("%dd%dh", n, rest/time.Hour)
+	default:
+		return fmt.Sprintf("%dd%s", n, rest)
+	}
+}
+
+// checkReceiptSignatures: every receipt verifies, in its scheme, under the
+// public key it carries, whose SHA-256 is its subject's digest (checked when
+// the statement was parsed), which is the rotation key's (entries.binding).
+// Provider-sourced receipts carry no signature and are counted, not verified.
+func checkReceiptSignatures(x *rules, res *Result) {
+	if len(x.receipts) == 0 {
+		res.skip(CheckReceiptsSignature, "no signing receipts in the bundle")
+		return
+	}
+	var f failures
+	verified, provider := 0, 0
+	for _, e := range x.receipts {
+		p := e.pred.(*evidence.SigningReceipt)
+		if p.Source != nil {
+			provider++
+			continue
+		}
+		if err := e.receiptErr; err != nil {
+			f.add(fmt.Errorf("%w: receipt %s by %s (%s): %w", ErrReceipt, p.RequestID, e.keys[0].ID, e.where(), err))
+			continue
+		}
+		verified++
+	}
+	f.report(res, CheckReceiptsSignature, fmt.Sprintf("receipts verified under their keys: %d; provider-sourced receipts, which carry no signature: %d", verified, provider))
+}
+
+// verifyReceipt verifies a verified entry's signing receipt, if it is one
+// with a signature: in its scheme, under the public key it carries, whose
+// digest ParseStatement has matched to the subject's.
+func verifyReceipt(ve *verifiedEntry) error {
+	p, ok := ve.pred.(*evidence.SigningReceipt)
+	if !ok || p.Source != nil {
+		return nil
+	}
+	k, err := receipt.ParseKey(receipt.Scheme(p.Scheme), p.PublicKey)
+	if err != nil {
+		return err
+	}
+	st := &evidence.Statement{Type: evidence.StatementType, PredicateType: evidence.PredicateSigningReceipt, Subject: []evidence.Subject{ve.keys[0].Subject()}}
+	_, err = receipt.VerifyStatement(k, st, p, receipt.Options{})
+	return err
+}
+
+// checkBeforePromotion: the new key signs nothing before its promotion but
+// the smoke tests: receipts whose request ID a smoke-test event of this
+// rotation lists, no later than that event.
+func checkBeforePromotion(x *rules, res *Result) {
+	if x.promoteNew == nil {
+		res.fail(CheckReceiptsBeforePromotion, fmt.Errorf("%w: no single promote of %s in rotation %s (see rotation.structure)", ErrReceiptTiming, x.r.NewKey.ID, x.r.ID))
+		return
+	}
+	smoke := map[string]time.Time{}
+	for _, e := range x.events {
+		ev := e.pred.(*evidence.LifecycleEvent)
+		if ev.Event == evidence.EventSmokeTest && ev.RotationID == x.r.ID && e.keys[0] == x.r.NewKey {
+			for _, id := range ev.SmokeTest.RequestIDs {
+				if t, ok := smoke[id]; !ok || e.at.After(t) {
+					smoke[id] = e.at
+				}
+			}
+		}
+	}
+	var f failures
+	before, smokes := 0, 0
+	for _, e := range x.receipts {
+		p := e.pred.(*evidence.SigningReceipt)
+		if e.keys[0] != x.r.NewKey || !e.at.Before(x.promoteNew.at) {
+			continue
+		}
+		before++
+		if t, ok := smoke[p.RequestID]; ok && !e.at.After(t) {
+			smokes++
+			continue
+		}
+		f.add(fmt.Errorf("%w: receipt %s by %s (%s) is before its promotion (%s) and is not a smoke test", ErrReceiptTiming, p.RequestID, x.r.NewKey.ID, e.where(), x.promoteNew.where()))
+	}
+	f.report(res, CheckReceiptsBeforePromotion, fmt.Sprintf("%s made %d signatures before its promotion (%s), all smoke tests", x.r.NewKey.ID, smokes, x.promoteNew.where()))
+}
+
+// checkAfterDisable: the old key signs nothing after its disable.
+func checkAfterDisable(x *rules, res *Result) {
+	if x.disableOld == nil {
+		res.fail(CheckReceiptsAfterDisable, fmt.Errorf("%w: no single disable of %s in rotation %s (see rotation.structure)", ErrReceiptTiming, x.r.OldKey.ID, x.r.ID))
+		return
+	}
+	var f failures
+	n := 0
+	for _, e := range x.receipts {
+		p := e.pred.(*evidence.SigningReceipt)
+		if e.keys[0] != x.r.OldKey {
+			continue
+		}
+		n++
+		if e.at.After(x.disableOld.at) {
+			f.add(fmt.Errorf("%w: receipt %s by %s (%s) is after its disable (%s)", ErrReceiptTiming, p.RequestID, x.r.OldKey.ID, e.where(), x.disableOld.where()))
+		}
+	}
+	f.report(res, CheckReceiptsAfterDisable, fmt.Sprintf("receipts of %s: %d, none after its disable (%s)", x.r.OldKey.ID, n, x.disableOld.where()))
+}
+
+// checkRetention: each destroy of a key follows a schedule-deletion of it by
+// at least that event's retention; each retention is at least the policy's
+// minRetention.
+func (v *Verifier) checkRetention(x *rules, res *Result) {
+	var scheduled, destroyed []rec
+	for _, e := range x.events {
+		switch e.pred.(*evidence.LifecycleEvent).Event {
+		case evidence.EventScheduleDeletion:
+			scheduled = append(scheduled, e)
+		case evidence.EventDestroy:
+			destroyed = append(destroyed, e)
+		}
+	}
+	if len(scheduled)+len(destroyed) == 0 {
+		res.skip(CheckDeletionRetention, "no schedule-deletion or destroy events in the bundle")
+		return
+	}
+	var f failures
+	retention := func(e rec) time.Duration {
+		d, _ := time.ParseDuration(e.pred.(*evidence.LifecycleEvent).Retention) // validated when parsed
+		return d
+	}
+	if v.policy.Deletion != nil {
+		for _, s := range scheduled {
+			if min := time.Duration(v.policy.Deletion.MinRetention); retention(s) < min {
+				f.add(fmt.Errorf("%w: schedule-deletion of %s (%s) keeps it %s, the policy's minRetention is %s", ErrRetention, s.keys[0].ID, s.where(), days(retention(s)), days(min)))
+			}
+		}
+	}
+	for _, d := range destroyed {
+		var last *rec
+		for i, s := range scheduled {
+			if s.keys[0] == d.keys[0] && !s.at.After(d.at) && (last == nil || s.at.After(last.at)) {
+				last = &scheduled[i]
+			}
+		}
+		switch {
+		case last == nil:
+			f.add(fmt.Errorf("%w: destroy of %s (%s) follows no schedule-deletion of it in the bundle", ErrRetention, d.keys[0].ID, d.where()))
+		case d.at.Before(last.at.Add(retention(*last))):
+			f.add(fmt.Errorf("%w: destroy of %s (%s) is %s after its schedule-deletion (%s), which keeps it %s", ErrRetention, d.keys[0].ID, d.where(), days(d.at.Sub(last.at)), last.where(), days(retention(*last))))
+		}
+	}
+	f.report(res, CheckDeletionRetention, fmt.Sprintf("schedule-deletion events: %d, destroy events: %d, each after its retention", len(scheduled), len(destroyed)))
+}
+
+// checkBreakGlass: each break-glass event gives a reason and lists at least
+// the policy's quorum of distinct principals of the trust file holding a
+// break-glass role.
+func (v *Verifier) checkBreakGlass(x *rules, res *Result) {
+	var f failures
+	n := 0
+	for _, e := range x.events {
+		ev := e.pred.(*evidence.LifecycleEvent)
+		if ev.Event != evidence.EventBreakGlass {
+			continue
+		}
+		n++
+		what := fmt.Sprintf("break-glass by %s on %s (%s)", ev.Actor.ID, e.keys[0].ID, e.where())
+		bg := v.policy.BreakGlass
+		if bg == nil {
+			f.add(fmt.Errorf("%w: %s: the policy allows no break-glass (no breakGlass section)", ErrBreakGlass, what))
+			continue
+		}
+		if strings.TrimSpace(ev.Reason) == "" {
+			f.add(fmt.Errorf("%w: %s gives no reason", ErrBreakGlass, what))
+		}
+		valid := map[string]bool{}
+		for _, id := range ev.Quorum {
+			h := v.trust.byID[id]
+			switch {
+			case h == nil || h.Kind != KindPrincipal:
+				f.add(fmt.Errorf("%w: %s: quorum member %q is not a principal of the trust file", ErrBreakGlass, what, id))
+			case !slices.ContainsFunc(h.Roles, func(r string) bool { return slices.Contains(bg.Roles, r) }):
+				f.add(fmt.Errorf("%w: %s: quorum member %s holds none of the break-glass roles %v", ErrBreakGlass, what, id, bg.Roles))
+			case valid[id]:
+				f.add(fmt.Errorf("%w: %s: quorum member %s is listed twice; one member counts once", ErrBreakGlass, what, id))
+			default:
+				valid[id] = true
+			}
+		}
+		if len(valid) < bg.Quorum {
+			f.add(fmt.Errorf("%w: %s has a quorum of %d, the policy requires %d", ErrBreakGlass, what, len(valid), bg.Quorum))
+		}
+	}
+	if n == 0 {
+		res.skip(CheckBreakGlassQuorum, "no break-glass events in the bundle")
+		return
+	}
+	f.report(res, CheckBreakGlassQuorum, fmt.Sprintf("break-glass events: %d, each with a reason and its quorum of %d", n, v.policy.BreakGlass.Quorum))
+}
+
+// checkSeparationOfDuties: in every key-policy snapshot in the bundle, no
+// principal both administers the key's access and signs with the key
+// (kmsperm.AdminSigners). A principal holding a role whose permissions are
+// unknown fails closed.
+func (v *Verifier) checkSeparationOfDuties(x *rules, res *Result) {
+	var f failures
+	if v.policy.Rotation.RequirePolicySnapshots {
+		// The snapshot in force when each key's part begins must be in the
+		// bundle: the old key's at the rotation's request, the new key's at
+		// its promotion.
+		for _, need := range []struct {
+			k     evidence.KeyRef
+			event string
+			at    *rec
+		}{{x.r.OldKey, evidence.EventRequest, x.requestOld}, {x.r.NewKey, evidence.EventPromote, x.promoteNew}} {
+			if !slices.ContainsFunc(x.snapshots, func(e rec) bool { return e.keys[0] == need.k && (need.at == nil || !e.at.After(need.at.at)) }) {
+				when := "in the bundle"
+				if need.at != nil {
+					when = fmt.Sprintf("at or before its %s (%s)", need.event, need.at.where())
+				}
+				f.add(fmt.Errorf("%w: no key-policy snapshot of %s %s (policy: requirePolicySnapshots)", ErrSeparationOfDuties, need.k.ID, when))
+			}
+		}
+	} else if len(x.snapshots) == 0 {
+		res.skip(CheckSeparationOfDuties, "no key-policy snapshots in the bundle")
+		return
+	}
+	for _, e := range x.snapshots {
+		p := e.pred.(*evidence.KeyPolicySnapshot)
+		what := fmt.Sprintf("policy of %s (%s, key-policy snapshot %s)", e.keys[0].ID, p.Resource.Name, e.where())
+		d, err := kmsperm.AdminSigners(p.Provider, p.Bindings, p.Denies)
+		if err != nil {
+			f.add(fmt.Errorf("%w: %s: %w", ErrSeparationOfDuties, what, err))
+			continue
+		}
+		for _, c := range d.Conflicts {
+			cond := ""
+			if c.Conditional {
+				cond = " (under a condition)"
+			}
+			f.add(fmt.Errorf("%w: %s: %s both administers the key (%s) and signs with it (%s)%s", ErrSeparationOfDuties, what, c.Principal, strings.Join(c.Administers, ", "), strings.Join(c.Signs, ", "), cond))
+		}
+		for _, u := range d.Undetermined {
+			f.add(fmt.Errorf("%w: %s: %s holds roles whose permissions are unknown (%s), so it may both administer and sign", ErrSeparationOfDuties, what, u.Principal, strings.Join(u.Permissions, ", ")))
+		}
+	}
+	f.report(res, CheckSeparationOfDuties, fmt.Sprintf("key-policy snapshots: %d; in none does a principal both administer and sign", len(x.snapshots)))
+}
