@@ -35,6 +35,14 @@ func (f *ledgerFlags) register(c *cobra.Command, withKey bool) {
 	}
 }
 
+// dir returns the embedded ledger's directory.
+func (f *ledgerFlags) dir() string {
+	if d, ok := strings.CutPrefix(f.ledger, "file://"); ok {
+		return d
+	}
+	return f.ledger
+}
+
 // open opens the ledger; with a key, for appending.
 func (f *ledgerFlags) open(ctx context.Context, write bool) (ledger.Log, error) {
 	dir := f.ledger
