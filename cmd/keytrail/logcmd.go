@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/mod/sumdb/note"
@@ -19,7 +18,7 @@ import (
 	"github.com/keytrail/keytrail/internal/checkpoint"
 	"github.com/keytrail/keytrail/internal/strictjson"
 	"github.com/keytrail/keytrail/ledger"
-	"github.com/keytrail/keytrail/ledger/posix"
+	ledgeropen "github.com/keytrail/keytrail/ledger/open"
 )
 
 // ledgerFlags are the flags of every command that opens a ledger.
@@ -29,7 +28,7 @@ type ledgerFlags struct {
 }
 
 func (f *ledgerFlags) register(c *cobra.Command, withKey bool) {
-	c.Flags().StringVar(&f.ledger, "ledger", "keytrail-log", "the ledger: a tlog-tiles directory (the embedded default)")
+	c.Flags().StringVar(&f.ledger, "ledger", "keytrail-log", "the ledger: a tlog-tiles directory (the embedded default) or trillian://HOST:PORT/TREE_ID[?state=DIR]")
 	if withKey {
 		c.Flags().StringVar(&f.logKey, "log-key", "", "the log's signed-note private key file (required to append)")
 	}
@@ -45,15 +44,11 @@ func (f *ledgerFlags) dir() string {
 
 // open opens the ledger; with a key, for appending.
 func (f *ledgerFlags) open(ctx context.Context, write bool) (ledger.Log, error) {
-	dir := f.ledger
-	if strings.Contains(dir, "://") {
-		if d, ok := strings.CutPrefix(dir, "file://"); ok {
-			dir = d
-		} else {
-			return nil, cli.Usage("--ledger %q: only directories (the embedded ledger) are supported in this version", f.ledger)
-		}
+	spec, err := ledgeropen.Parse(f.ledger)
+	if err != nil {
+		return nil, cli.Usage("--ledger: %v", err)
 	}
-	cfg := posix.Config{Dir: dir, KeyIDs: evidence.SubjectKeyIDs, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	opts := ledgeropen.Options{KeyIDs: evidence.SubjectKeyIDs, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	if write {
 		if f.logKey == "" {
 			return nil, &cli.Error{Code: cli.ExitUsage, Err: errors.New("--log-key is required to append"), Hint: "create a log and its key with 'keytrail log init'"}
@@ -62,13 +57,14 @@ func (f *ledgerFlags) open(ctx context.Context, write bool) (ledger.Log, error) 
 		if err != nil {
 			return nil, err
 		}
-		cfg.Signer = s
-	} else if st, err := os.Stat(filepath.Join(dir, "checkpoint")); err != nil || st.IsDir() {
-		return nil, cli.Input(dir, errors.New("no checkpoint: not a keytrail ledger directory"), "create one with 'keytrail log init'")
+		opts.Signer = s
 	}
-	l, err := posix.Open(ctx, cfg)
+	l, err := ledgeropen.OpenSpec(ctx, spec, opts)
+	if errors.Is(err, ledgeropen.ErrNoLedger) {
+		return nil, cli.Input(spec.String(), ledgeropen.ErrNoLedger, "create one with 'keytrail log init'")
+	}
 	if err != nil {
-		return nil, cli.Input(dir, err, "")
+		return nil, cli.Input(spec.String(), err, "")
 	}
 	return l, nil
 }
