@@ -34,12 +34,14 @@ func (f *ledgerFlags) register(c *cobra.Command, withKey bool) {
 	}
 }
 
-// dir returns the embedded ledger's directory.
-func (f *ledgerFlags) dir() string {
-	if d, ok := strings.CutPrefix(f.ledger, "file://"); ok {
-		return d
+// tilesDir returns the embedded ledger's tlog-tiles directory, or "" for
+// other backends.
+func (f *ledgerFlags) tilesDir() string {
+	spec, err := ledgeropen.Parse(f.ledger)
+	if err != nil || spec.Backend != ledgeropen.Embedded {
+		return ""
 	}
-	return f.ledger
+	return spec.Dir
 }
 
 // open opens the ledger; with a key, for appending.

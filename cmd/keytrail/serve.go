@@ -131,7 +131,7 @@ closes the ledger; every acknowledged entry is durable.`,
 				}
 			}()
 			cfg.Log = l
-			cfg.TilesDir = lf.dir()
+			cfg.TilesDir = lf.tilesDir()
 			srv, err := server.New(cfg)
 			if err != nil {
 				return cli.Usage("%v", err)
