@@ -30,6 +30,12 @@ var ErrSpooled = errors.New("server unavailable; envelope kept in the spool")
 // A Spool holds an exclusive lock on the directory (flock on .lock): one
 // process at a time. Its methods are safe for concurrent use.
 type Spool struct {
+	// BatchSize is how many envelopes Drain sends per request (default
+	// DefaultDrainBatch). The server logs the envelopes of one request in no
+	// particular order among themselves; set 1 for an index order that is
+	// exactly the spool order (at one request per envelope).
+	BatchSize int
+
 	dir  string
 	lock *os.File
 	mu   sync.Mutex
@@ -51,7 +57,7 @@ func OpenSpool(dir string) (*Spool, error) {
 		lock.Close()
 		return nil, fmt.Errorf("spool %s: locked by another process: %w", dir, err)
 	}
-	s := &Spool{dir: dir, lock: lock}
+	s := &Spool{BatchSize: DefaultDrainBatch, dir: dir, lock: lock}
 	seqs, err := s.list()
 	if err != nil {
 		lock.Close()
@@ -171,8 +177,9 @@ func syncDir(dir string) error {
 const DefaultDrainBatch = 256
 
 // Drain sends every queued envelope, oldest first, in batches of up to
-// DefaultDrainBatch, deleting each once acknowledged. It returns what was
-// acknowledged, in order. It stops at the first batch the server cannot take
+// BatchSize, deleting each once acknowledged: a batch is sent only once the
+// one before it is acknowledged, so its entries follow the earlier ones in the
+// log. It returns what was acknowledged, in spool order. It stops at the first batch the server cannot take
 // now (ErrUnavailable), leaving it and everything after it queued. Envelopes
 // the server refuses move to rejected/.
 func (s *Spool) Drain(ctx context.Context, c *Client) ([]Submitted, error) {
@@ -188,7 +195,7 @@ func (s *Spool) drain(ctx context.Context, c *Client) ([]Submitted, error) {
 	}
 	var acked []Submitted
 	for len(seqs) > 0 {
-		n := min(len(seqs), DefaultDrainBatch)
+		n := min(len(seqs), max(1, min(s.BatchSize, MaxBatchEntries)))
 		chunk := seqs[:n]
 		envs := make([][]byte, 0, n)
 		for _, q := range chunk {
