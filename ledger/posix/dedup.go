@@ -270,15 +270,23 @@ func (d *dedup) advance(ctx context.Context, size uint64, f files) {
 		return
 	}
 	var buf []byte
+	// Entries missing from pending are usually ones whose Append has not yet
+	// recorded its hash (end runs after other Appends of the same batch see
+	// the checkpoint); read each entry bundle once, not once per entry.
+	var bundle [][]byte
+	bundleIdx := ^uint64(0)
 	for i := d.size; i < size; i++ {
 		h, ok := d.pending[i]
 		if !ok {
-			e, err := readEntry(ctx, f, i, size)
-			if err != nil {
-				d.fail(ctx, fmt.Errorf("reading entry %d: %w", i, err))
-				break
+			if i/layout.EntryBundleWidth != bundleIdx {
+				b, err := f.entryBundle(ctx, i/layout.EntryBundleWidth, size)
+				if err != nil {
+					d.fail(ctx, fmt.Errorf("reading entry %d: %w", i, err))
+					break
+				}
+				bundle, bundleIdx = b.Entries, i/layout.EntryBundleWidth
 			}
-			h = hashLeaf(e)
+			h = hashLeaf(bundle[i%layout.EntryBundleWidth])
 			if _, dup := d.index[h]; !dup {
 				d.index[h] = i
 			}
@@ -316,15 +324,6 @@ func (d *dedup) close() error {
 	err := d.file.Close()
 	d.file = nil
 	return err
-}
-
-// readEntry reads entry index of a tree of size treeSize straight from the files.
-func readEntry(ctx context.Context, f files, index, treeSize uint64) ([]byte, error) {
-	b, err := f.entryBundle(ctx, index/layout.EntryBundleWidth, treeSize)
-	if err != nil {
-		return nil, err
-	}
-	return b.Entries[index%layout.EntryBundleWidth], nil
 }
 
 // lockWriter takes an exclusive lock on the directory's writer lock file,
