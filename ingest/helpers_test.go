@@ -1,6 +1,7 @@
 package ingest_test
 
 import (
+	"fmt"
 	"testing"
 
 	"golang.org/x/mod/sumdb/note"
@@ -14,3 +15,5 @@ func mustVerifier(t *testing.T, vkey string) note.Verifier {
 	}
 	return v
 }
+
+func fmtSpool(n uint64) string { return fmt.Sprintf("%020d.dsse", n) }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 func serveCommand() *cobra.Command {
 	var lf ledgerFlags
 	var trustPath, listen, addrFile, tlsCert, tlsKey, clientCA, rotations, bundleSigner, vkeyPath string
+	var cpuProfile string
 	var maxBody int64
 	var drain time.Duration
 	c := &cobra.Command{
@@ -117,6 +119,17 @@ closes the ledger; every acknowledged entry is durable.`,
 				}
 				cfg.Bundles = &server.BundleConfig{RotationsDir: rotations, Signer: signer, LogVerifier: v}
 			}
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return cli.Usage("--cpuprofile: %v", err)
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			l, err := lf.open(ctx, true)
@@ -171,5 +184,7 @@ closes the ledger; every acknowledged entry is durable.`,
 	f.StringVar(&rotations, "rotations", "", "directory of rotation descriptors (JSON) for GET /v1/bundles/{id}")
 	f.StringVar(&bundleSigner, "bundle-signer", "", "operator's private key (PKCS #8 PEM) that signs served bundles")
 	f.StringVar(&vkeyPath, "log-vkey", "", "the log's verifier key (default: --log-key with .pub appended)")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the server to this file (for benchmarks)")
+	f.MarkHidden("cpuprofile")
 	return c
 }

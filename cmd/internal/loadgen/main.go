@@ -55,6 +55,7 @@ var (
 	fill          = flag.Int("fill", 1000000, "log size the fill phase reaches")
 	maxBody       = flag.Int64("max-body", 1<<20, "the server's --max-body")
 	cpuProfile    = flag.String("cpuprofile", "", "write a CPU profile of this process (the raw phase runs here) to this file")
+	serverProfile = flag.String("server-cpuprofile", "", "write a CPU profile of the server to this file")
 )
 
 func main() {
@@ -192,6 +193,9 @@ func startServer(dir string) *server {
 	cmd := exec.Command(*bin, "serve", "--ledger", filepath.Join(dir, "log"), "--log-key", filepath.Join(dir, "log.key"),
 		"--trust", filepath.Join(dir, "trust.json"), "--listen", "127.0.0.1:0", "--addr-file", addrFile,
 		"--max-body", fmt.Sprint(*maxBody))
+	if *serverProfile != "" {
+		cmd.Args = append(cmd.Args, "--cpuprofile", *serverProfile)
+	}
 	cmd.Stderr = logf
 	if err := cmd.Start(); err != nil {
 		log.Fatal(err)
