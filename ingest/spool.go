@@ -66,6 +66,13 @@ func OpenSpool(dir string) (*Spool, error) {
 	if len(seqs) > 0 {
 		s.next = seqs[len(seqs)-1] + 1
 	}
+	// Never reuse the name of a rejected envelope.
+	rej, _ := os.ReadDir(filepath.Join(dir, "rejected"))
+	for _, e := range rej {
+		if n, ok := ParseSpoolName(e.Name()); ok && n >= s.next {
+			s.next = n + 1
+		}
+	}
 	// Leftovers of a crash in the middle of Add: never renamed, never acknowledged.
 	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {
@@ -301,7 +308,7 @@ func (s *Spool) Push(ctx context.Context, c *Client, env []byte) (*Submitted, er
 	}
 	if _, statErr := os.Stat(filepath.Join(s.dir, "rejected", spoolName(q))); statErr == nil {
 		why, _ := os.ReadFile(filepath.Join(s.dir, "rejected", spoolName(q)+".reason"))
-		return nil, fmt.Errorf("%w: %s", ErrRejected, strings.TrimSpace(string(why)))
+		return nil, fmt.Errorf("%w: %s", ErrRejected, strings.TrimPrefix(strings.TrimSpace(string(why)), ErrRejected.Error()+": "))
 	}
 	if len(acked) == 0 {
 		return nil, err

@@ -4,16 +4,20 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/keytrail/keytrail/cmd/internal/cli"
 	"github.com/keytrail/keytrail/evidence"
+	"github.com/keytrail/keytrail/internal/ingesttest"
 	"github.com/keytrail/keytrail/internal/strictjson"
 )
 
@@ -33,6 +37,8 @@ func TestScripts(t *testing.T) {
 			"exits":  cmdExits,
 			"tamper": cmdTamper,
 			"unpack": cmdUnpack,
+			"ingestfixture": cmdIngestFixture,
+			"waitaddr":      cmdWaitAddr,
 		},
 	})
 }
@@ -130,4 +136,45 @@ func cmdUnpack(ts *testscript.TestScript, neg bool, args []string) {
 	rot, err := strictjson.Marshal(b.Rotation)
 	ts.Check(err)
 	ts.Check(os.WriteFile(filepath.Join(dir, "rotation.json"), rot, 0o644))
+}
+
+// ingestfixture DIR N writes a collector fixture to DIR (trust.json, log.key,
+// log.key.pub, receipts.pem, operator.pem), N signed receipts r0.json ...
+// by the enrolled collector, and stranger.json signed by an unknown key.
+func cmdIngestFixture(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: ingestfixture DIR N")
+	}
+	dir := ts.MkAbs(args[0])
+	n, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	ts.Check(os.MkdirAll(dir, 0o755))
+	fx, err := ingesttest.New()
+	ts.Check(err)
+	ts.Check(fx.Write(dir))
+	ctx := context.Background()
+	for i := range n {
+		e, err := fx.Receipt(ctx, nil, "script", i)
+		ts.Check(err)
+		ts.Check(os.WriteFile(filepath.Join(dir, fmt.Sprintf("r%d.json", i)), e, 0o644))
+	}
+	e, err := fx.Receipt(ctx, fx.Stranger, "script", 0)
+	ts.Check(err)
+	ts.Check(os.WriteFile(filepath.Join(dir, "stranger.json"), e, 0o644))
+}
+
+// waitaddr FILE VAR waits (up to 30s) for keytrail serve --addr-file FILE and
+// sets VAR to the server's URL.
+func cmdWaitAddr(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: waitaddr FILE VAR")
+	}
+	p := ts.MkAbs(args[0])
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if b, err := os.ReadFile(p); err == nil && strings.HasSuffix(string(b), "\n") {
+			ts.Setenv(args[1], "http://"+strings.TrimSpace(string(b)))
+			return
+		}
+	}
+	ts.Fatalf("no address in %s after 30s", args[0])
 }
