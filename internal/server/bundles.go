@@ -57,6 +57,9 @@ func newBundleServer(cfg BundleConfig, l ledger.Log) (*bundleServer, error) {
 // errNoRotation: no descriptor has the requested id.
 var errNoRotation = errors.New("no such rotation")
 
+// errNoRecords: the log holds nothing about the rotation yet.
+var errNoRecords = errors.New("no records")
+
 // rotation finds the descriptor whose id is id. Files are read afresh on each
 // request, so descriptors can be added while the server runs. The id is
 // compared with file contents, never used as a path.
@@ -97,6 +100,9 @@ func (b *bundleServer) build(ctx context.Context, id string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(bundle.Entries) == 0 {
+		return nil, fmt.Errorf("%w: rotation %q: no records about %s or %s inside its window", errNoRecords, id, r.OldKey.ID, r.NewKey.ID)
+	}
 	return evidence.SignBundle(ctx, bundle, b.cfg.Signer)
 }
 
@@ -119,7 +125,7 @@ func (s *Server) handleBundle(w http.ResponseWriter, r *http.Request) {
 	}
 	signed, err := s.bundles.build(r.Context(), id)
 	if err != nil {
-		if errors.Is(err, errNoRotation) {
+		if errors.Is(err, errNoRotation) || errors.Is(err, errNoRecords) {
 			s.fail(w, http.StatusNotFound, ingest.ReasonNotFound, err.Error(), nil)
 			return
 		}

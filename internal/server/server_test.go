@@ -733,6 +733,9 @@ func TestBundles(t *testing.T) {
 	e := startWith(t, fx, t.TempDir(), func(c *server.Config) {
 		c.Bundles = &server.BundleConfig{RotationsDir: rotDir, Signer: fx.Operator, LogVerifier: v}
 	})
+	if a := e.do("GET", "/v1/bundles/rot-1", nil); a.status != 404 || !strings.Contains(string(a.body), "no records") {
+		t.Errorf("bundle of an empty log: %d %s", a.status, a.body)
+	}
 	var envs [][]byte
 	for i := range 5 {
 		envs = append(envs, e.receipt(nil, "r", i))
