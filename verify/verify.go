@@ -383,6 +383,12 @@ func (t *Trust) AuthenticateRecord(raw []byte) (*Holder, *evidence.Statement, ev
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	return t.AuthenticateEnvelope(env)
+}
+
+// AuthenticateEnvelope is AuthenticateRecord on an envelope already decoded
+// by evidence.ParseEnvelope.
+func (t *Trust) AuthenticateEnvelope(env *evidence.Envelope) (*Holder, *evidence.Statement, evidence.Predicate, error) {
 	keys, err := env.Verify(evidence.PayloadType, t.records)
 	if err != nil {
 		return nil, nil, nil, err

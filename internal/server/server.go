@@ -359,14 +359,20 @@ func (s *Server) authenticate(r *http.Request, raws [][]byte) ([]checked, int, e
 var errIdentity = errors.New("client certificate does not name the envelope's signer")
 
 func (s *Server) authenticateOne(r *http.Request, raw []byte) (checked, error) {
-	entry, err := ingest.Canonical(raw)
+	// Decoded once: the canonical bytes are what is logged, the decoded
+	// envelope what is verified (the same value: Canonical's fixed point).
+	env, err := evidence.ParseEnvelope(raw, evidence.MaxRecordBytes)
+	if err != nil {
+		return checked{}, err
+	}
+	entry, err := strictjson.Marshal(env)
 	if err != nil {
 		return checked{}, err
 	}
 	if len(entry) > evidence.MaxRecordBytes {
 		return checked{}, fmt.Errorf("%w: envelope of %d bytes, limit %d", evidence.ErrMalformed, len(entry), evidence.MaxRecordBytes)
 	}
-	h, _, _, err := s.trust.AuthenticateRecord(entry)
+	h, _, _, err := s.trust.AuthenticateEnvelope(env)
 	if err != nil {
 		return checked{}, err
 	}
