@@ -34,9 +34,9 @@ func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"exits":  cmdExits,
-			"tamper": cmdTamper,
-			"unpack": cmdUnpack,
+			"exits":         cmdExits,
+			"tamper":        cmdTamper,
+			"unpack":        cmdUnpack,
 			"ingestfixture": cmdIngestFixture,
 			"waitaddr":      cmdWaitAddr,
 		},
