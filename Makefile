@@ -32,6 +32,11 @@ bench:
 	$(GO) test -run '^$$' -bench 'VerifyBundle|Floor' -benchtime 10x -benchmem ./verify/
 	$(GO) test -run '^$$' -bench . -benchtime 5x ./ledger/posix/
 
+# keytrail serve under load: raw ledger appends, batched and single-entry submissions (docs/benchmarks.md).
+.PHONY: bench-serve
+bench-serve:
+	$(GO) run ./cmd/internal/loadgen
+
 golden:
 	$(GO) run ./testdata/golden/gen.go
 
