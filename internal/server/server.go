@@ -20,6 +20,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -430,7 +431,7 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
 			status, reason = http.StatusForbidden, ingest.ReasonIdentity
 		}
 		var pos *int
-		if len(raws) > 1 || body[0] != '{' || at > 0 {
+		if len(raws) != 1 || !bytes.Equal(raws[0], body) { // a batch: name the envelope
 			pos = &at
 		}
 		s.fail(w, status, reason, err.Error(), pos)
@@ -446,6 +447,8 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusServiceUnavailable, ingest.ReasonUnavailable, "the ledger did not acknowledge the entries; submit them again", nil)
 		return
 	}
+	// The answer must not wait forever on a client that stopped reading.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.cfg.BodyTimeout))
 	s.m.appended.Add(uint64(len(entries)))
 	s.m.requests.Add(1)
 	s.m.submitLat.observe(time.Since(start))
