@@ -99,14 +99,6 @@ func (c *Client) Submit(ctx context.Context, envs [][]byte) (*SubmitResponse, er
 	if len(envs) == 0 || len(envs) > MaxBatchEntries {
 		return nil, fmt.Errorf("submit: %d envelopes, want 1 to %d", len(envs), MaxBatchEntries)
 	}
-	want := make([][]byte, len(envs))
-	for i, e := range envs {
-		can, err := Canonical(e)
-		if err != nil {
-			return nil, fmt.Errorf("submit: envelopes[%d]: %w", i, err)
-		}
-		want[i] = rfc6962.DefaultHasher.HashLeaf(can)
-	}
 	body := envs[0]
 	if len(envs) > 1 {
 		var err error
@@ -119,7 +111,7 @@ func (c *Client) Submit(ctx context.Context, envs [][]byte) (*SubmitResponse, er
 	for attempt := 1; ; attempt++ {
 		res, retryAfter, err := c.post(ctx, body)
 		if err == nil {
-			if err := c.check(res, want); err != nil {
+			if err := c.check(res, envs); err != nil {
 				return nil, err
 			}
 			return res, nil
@@ -183,10 +175,11 @@ func (c *Client) post(ctx context.Context, body []byte) (*SubmitResponse, time.D
 	return nil, ra, &e
 }
 
-// check compares an answer with what was sent.
-func (c *Client) check(res *SubmitResponse, want [][]byte) error {
-	if len(res.Entries) != len(want) {
-		return fmt.Errorf("%w: %d entries acknowledged, %d sent", ErrBadAnswer, len(res.Entries), len(want))
+// check compares an answer with what was sent: the server logs an
+// envelope's canonical form (Canonical), which is usually the bytes sent.
+func (c *Client) check(res *SubmitResponse, envs [][]byte) error {
+	if len(res.Entries) != len(envs) {
+		return fmt.Errorf("%w: %d entries acknowledged, %d sent", ErrBadAnswer, len(res.Entries), len(envs))
 	}
 	var cp checkpoint.Checkpoint
 	var err error
@@ -199,8 +192,11 @@ func (c *Client) check(res *SubmitResponse, want [][]byte) error {
 		return fmt.Errorf("%w: checkpoint: %w", ErrBadAnswer, err)
 	}
 	for i, e := range res.Entries {
-		if subtle.ConstantTimeCompare(e.LeafHash, want[i]) != 1 {
-			return fmt.Errorf("%w: entries[%d]: leaf hash is not that of the envelope sent", ErrBadAnswer, i)
+		if subtle.ConstantTimeCompare(e.LeafHash, rfc6962.DefaultHasher.HashLeaf(envs[i])) != 1 {
+			can, err := Canonical(envs[i])
+			if err != nil || subtle.ConstantTimeCompare(e.LeafHash, rfc6962.DefaultHasher.HashLeaf(can)) != 1 {
+				return fmt.Errorf("%w: entries[%d]: leaf hash is not that of the envelope sent", ErrBadAnswer, i)
+			}
 		}
 		if e.Index >= cp.Size {
 			return fmt.Errorf("%w: entries[%d]: index %d not covered by the checkpoint of size %d", ErrBadAnswer, i, e.Index, cp.Size)

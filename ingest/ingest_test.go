@@ -1,7 +1,9 @@
 package ingest_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -129,6 +131,14 @@ func TestClientRetries(t *testing.T) {
 	}
 	if time.Since(start) < time.Second {
 		t.Errorf("Retry-After: 1 not honoured (%v)", time.Since(start))
+	}
+	// A reformatted envelope is logged in its canonical form; the client
+	// accepts that leaf hash.
+	var pretty bytes.Buffer
+	json.Indent(&pretty, envs[0], "", "  ")
+	again, err := c.Submit(context.Background(), [][]byte{pretty.Bytes()})
+	if err != nil || again.Entries[0].Index != res.Entries[0].Index {
+		t.Fatalf("reformatted envelope: %v", err)
 	}
 	// A refusal is final.
 	calls.Store(10)
