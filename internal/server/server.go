@@ -33,6 +33,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -49,6 +50,7 @@ import (
 const (
 	DefaultMaxInflightEntries = 32768
 	DefaultMaxRequests        = 1024
+	DefaultMaxInflightBytes   = 256 << 20
 	DefaultReadHeaderTimeout  = 5 * time.Second
 	DefaultBodyTimeout        = 30 * time.Second
 	DefaultAppendTimeout      = 60 * time.Second
@@ -81,6 +83,13 @@ type Config struct {
 	// Retry-After. It bounds the memory held by submissions.
 	// Default: DefaultMaxInflightEntries.
 	MaxInflightEntries int
+
+	// MaxInflightBytes bounds the memory held by submissions being handled:
+	// each reserves twice its body (the body and the logged copies of its
+	// envelopes) before reading it, MaxBodyBytes if its length is not
+	// announced; beyond it, 503 with Retry-After.
+	// Default: DefaultMaxInflightBytes (256 MiB).
+	MaxInflightBytes int64
 
 	// MaxRequests bounds the requests handled at once (of every kind); beyond
 	// it, 503 with Retry-After. Default: DefaultMaxRequests.
@@ -134,6 +143,8 @@ type Server struct {
 	bundles *bundleServer
 	mux     *http.ServeMux
 
+	inflightBytes atomic.Int64
+
 	mu       sync.Mutex
 	draining bool
 }
@@ -151,6 +162,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxInflightEntries <= 0 {
 		cfg.MaxInflightEntries = DefaultMaxInflightEntries
+	}
+	if cfg.MaxInflightBytes <= 0 {
+		cfg.MaxInflightBytes = DefaultMaxInflightBytes
 	}
 	if cfg.MaxRequests <= 0 {
 		cfg.MaxRequests = DefaultMaxRequests
@@ -400,6 +414,17 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusRequestEntityTooLarge, ingest.ReasonTooLarge, fmt.Sprintf("body of %d bytes, limit %d", r.ContentLength, s.cfg.MaxBodyBytes), nil)
 		return
 	}
+	reserve := s.cfg.MaxBodyBytes
+	if r.ContentLength >= 0 {
+		reserve = r.ContentLength
+	}
+	reserve *= 2
+	if s.inflightBytes.Add(reserve) > s.cfg.MaxInflightBytes {
+		s.inflightBytes.Add(-reserve)
+		s.fail(w, http.StatusServiceUnavailable, ingest.ReasonOverloaded, fmt.Sprintf("more than %d bytes of submissions in progress", s.cfg.MaxInflightBytes), nil)
+		return
+	}
+	defer func() { s.inflightBytes.Add(-reserve) }()
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout))
 	body, err := readBody(w, r, s.cfg.MaxBodyBytes)
 	if err != nil {

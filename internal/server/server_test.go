@@ -478,6 +478,11 @@ func TestOverload(t *testing.T) {
 	if res, a := e.submit(mustBatch(t, e.receipt(nil, "o", 0), e.receipt(nil, "o", 1))); res == nil {
 		t.Fatalf("%d %s", a.status, a.body)
 	}
+	// Too many bytes in progress: 503.
+	e3 := start(t, func(c *server.Config) { c.MaxInflightBytes = 1000 })
+	if a := e3.do(http.MethodPost, ingest.PathEntries, e3.receipt(nil, "o", 0)); a.status != 503 || a.header.Get("Retry-After") == "" {
+		t.Fatalf("over the byte budget: %d %s", a.status, a.body)
+	}
 	// Too many requests at once: 503 too.
 	e2 := start(t, func(c *server.Config) { c.MaxRequests = 1 })
 	pr, pw := io.Pipe()
