@@ -34,6 +34,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/keytrail/keytrail/evidence"
@@ -156,6 +157,7 @@ func raw(ctx context.Context, fx *ingesttest.Fixture, dir string) {
 	var seq atomic.Uint64
 	deadline := time.Now().Add(*duration)
 	start := time.Now()
+	cpu0 := selfCPU()
 	var wg sync.WaitGroup
 	for range *rawAppenders {
 		wg.Go(func() {
@@ -171,8 +173,9 @@ func raw(ctx context.Context, fx *ingesttest.Fixture, dir string) {
 	}
 	wg.Wait()
 	el := time.Since(start)
-	fmt.Printf("raw     %d appenders: %d entries in %.1fs = %.0f entries/s (posix.Log.Append, durable, no signature check)\n",
-		*rawAppenders, n.Load(), el.Seconds(), float64(n.Load())/el.Seconds())
+	cpu := selfCPU() - cpu0
+	fmt.Printf("raw     %d appenders: %d entries in %.1fs = %.0f entries/s (posix.Log.Append, durable, no signature check); CPU %.0f µs/entry\n",
+		*rawAppenders, n.Load(), el.Seconds(), float64(n.Load())/el.Seconds(), perEntry(cpu, n.Load()))
 	if err := l.Close(ctx); err != nil {
 		log.Fatal(err)
 	}
@@ -267,6 +270,7 @@ func batchPhase(ctx context.Context, fx *ingesttest.Fixture, s *server) {
 	var acked, fails atomic.Uint64
 	deadline := time.Now().Add(*duration)
 	start := time.Now()
+	srv0, cli0 := s.cpu(), selfCPU()
 	var wg sync.WaitGroup
 	for range *clients {
 		wg.Go(func() {
@@ -286,8 +290,10 @@ func batchPhase(ctx context.Context, fx *ingesttest.Fixture, s *server) {
 	}
 	wg.Wait()
 	el := time.Since(start)
-	fmt.Printf("batch   %d clients × %d-envelope batches: %d entries acknowledged in %.1fs = %.0f entries/s (%d failed requests)\n",
-		*clients, *batch, acked.Load(), el.Seconds(), float64(acked.Load())/el.Seconds(), fails.Load())
+	srvCPU, cliCPU := s.cpu()-srv0, selfCPU()-cli0
+	fmt.Printf("batch   %d clients × %d-envelope batches: %d entries acknowledged in %.1fs = %.0f entries/s (%d failed requests); CPU server %.0f µs/entry, load generator %.0f µs/entry\n",
+		*clients, *batch, acked.Load(), el.Seconds(), float64(acked.Load())/el.Seconds(), fails.Load(),
+		perEntry(srvCPU, acked.Load()), perEntry(cliCPU, acked.Load()))
 }
 
 func singlePhase(ctx context.Context, fx *ingesttest.Fixture, s *server) {
@@ -299,6 +305,7 @@ func singlePhase(ctx context.Context, fx *ingesttest.Fixture, s *server) {
 	lat := make([][]time.Duration, *singleClients)
 	deadline := time.Now().Add(*duration)
 	start := time.Now()
+	srv0 := s.cpu()
 	var wg sync.WaitGroup
 	for w := range *singleClients {
 		wg.Go(func() {
@@ -326,9 +333,11 @@ func singlePhase(ctx context.Context, fx *ingesttest.Fixture, s *server) {
 		}
 		return all[min(len(all)-1, int(p*float64(len(all))))]
 	}
-	fmt.Printf("single  %d clients: %d requests in %.1fs = %.0f requests/s, latency p50 %v p99 %v max %v (%d failed)\n",
+	srvCPU := s.cpu() - srv0
+	fmt.Printf("single  %d clients: %d requests in %.1fs = %.0f requests/s, latency p50 %v p99 %v max %v (%d failed); CPU server %.0f µs/request\n",
 		*singleClients, len(all), el.Seconds(), float64(len(all))/el.Seconds(),
-		q(0.50).Round(time.Millisecond), q(0.99).Round(time.Millisecond), q(1).Round(time.Millisecond), fails.Load())
+		q(0.50).Round(time.Millisecond), q(0.99).Round(time.Millisecond), q(1).Round(time.Millisecond), fails.Load(),
+		perEntry(srvCPU, uint64(len(all))))
 }
 
 func fillPhase(ctx context.Context, fx *ingesttest.Fixture, s *server) {
@@ -368,4 +377,32 @@ func fillPhase(ctx context.Context, fx *ingesttest.Fixture, s *server) {
 		size = s.logSize()
 		fmt.Printf("fill    log size %d after %.0fs; server %s\n", size, time.Since(start).Seconds(), s.rss())
 	}
+}
+
+// selfCPU is this process's user+system CPU time.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// cpu is the server's user+system CPU time (Linux /proc, 100 ticks/s).
+func (s *server) cpu() time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	var ut, st int64
+	fmt.Sscan(f[11], &ut)
+	fmt.Sscan(f[12], &st)
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
+func perEntry(d time.Duration, n uint64) float64 {
+	if n == 0 {
+		return 0
+	}
+	return float64(d.Microseconds()) / float64(n)
 }
