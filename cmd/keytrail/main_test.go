@@ -30,9 +30,10 @@ func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"exits":  cmdExits,
-			"tamper": cmdTamper,
-			"unpack": cmdUnpack,
+			"exits":       cmdExits,
+			"tamper":      cmdTamper,
+			"unpack":      cmdUnpack,
+			"tamper-file": cmdTamperFile,
 		},
 	})
 }
@@ -130,4 +131,21 @@ func cmdUnpack(ts *testscript.TestScript, neg bool, args []string) {
 	rot, err := strictjson.Marshal(b.Rotation)
 	ts.Check(err)
 	ts.Check(os.WriteFile(filepath.Join(dir, "rotation.json"), rot, 0o644))
+}
+
+// tamper-file FILE OFFSET flips the low bit of the byte at OFFSET in FILE.
+func cmdTamperFile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: tamper-file FILE OFFSET")
+	}
+	p := ts.MkAbs(args[0])
+	b, err := os.ReadFile(p)
+	ts.Check(err)
+	off, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	if off >= len(b) {
+		ts.Fatalf("tamper-file: %s has %d bytes", args[0], len(b))
+	}
+	b[off] ^= 1
+	ts.Check(os.WriteFile(p, b, 0o644))
 }

@@ -71,6 +71,7 @@ import (
 	"time"
 
 	tpb "github.com/google/trillian"
+	tclient "github.com/google/trillian/client"
 	"github.com/google/trillian/types"
 	flog "github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/merkle/compact"
@@ -81,6 +82,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/keytrail/keytrail/ledger"
 )
@@ -812,6 +814,23 @@ func (l *Log) Entry(ctx context.Context, index uint64) ([]byte, error) {
 	return leaves[0], nil
 }
 
+// Entries returns the exact bytes of leaves [start, start+n), all below the
+// latest checkpoint's size, in batches of Config.FetchBatch.
+func (l *Log) Entries(ctx context.Context, start, n uint64) ([][]byte, error) {
+	what := fmt.Sprintf("entries [%d, %d)", start, start+n)
+	if start+n < start {
+		return nil, fmt.Errorf("trillian: %s of %s: %w", what, l.what, ledger.ErrOutOfRange)
+	}
+	if err := l.checkSize(what, start+n); err != nil {
+		return nil, err
+	}
+	out, err := l.leaves(ctx, start, n)
+	if err != nil {
+		return nil, fmt.Errorf("trillian: %s of %s: %w", what, l.what, err)
+	}
+	return out, nil
+}
+
 // leaves reads the values of leaves [start, start+n), checking each one's
 // index and Merkle hash.
 func (l *Log) leaves(ctx context.Context, start, n uint64) ([][]byte, error) {
@@ -917,4 +936,28 @@ func lockWriter(ctx context.Context, dir string, logger *slog.Logger) (*os.File,
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// CreateTree creates and initialises a new Trillian LOG tree through the admin
+// and log APIs at addr (the log server usually serves both) and returns its ID.
+// Unavailable servers are retried until ctx ends.
+func CreateTree(ctx context.Context, addr, displayName string, opts ...grpc.DialOption) (int64, error) {
+	if len(opts) == 0 {
+		opts = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	}
+	conn, err := grpc.NewClient(addr, opts...)
+	if err != nil {
+		return 0, fmt.Errorf("trillian: create tree at %s: %w", addr, err)
+	}
+	defer conn.Close()
+	tree, err := tclient.CreateAndInitTree(ctx, &tpb.CreateTreeRequest{Tree: &tpb.Tree{
+		TreeState:       tpb.TreeState_ACTIVE,
+		TreeType:        tpb.TreeType_LOG,
+		DisplayName:     displayName,
+		MaxRootDuration: durationpb.New(time.Hour),
+	}}, tpb.NewTrillianAdminClient(conn), tpb.NewTrillianLogClient(conn))
+	if err != nil {
+		return 0, fmt.Errorf("trillian: create tree at %s: %w", addr, err)
+	}
+	return tree.GetTreeId(), nil
 }
