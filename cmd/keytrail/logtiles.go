@@ -155,4 +155,3 @@ func verifierFromArg(arg string) (note.Verifier, error) {
 	}
 	return readNoteVerifier(arg)
 }
-

@@ -48,4 +48,3 @@ func cmdLedgerURL(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	ts.Fatalf("ledgerurl: no 'ledger: ' line in stdout")
 }
-
