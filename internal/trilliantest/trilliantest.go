@@ -141,7 +141,9 @@ func Start(t testing.TB, db string, opts Options) *Env {
 		t.Cleanup(func() { run(admin, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)") })
 		uri := "postgresql://postgres@" + PostgresAddr + "/" + name + "?sslmode=disable"
 		run(uri, string(schema))
-		pool, err := postgresql.OpenDB(uri)
+		// pgxpool's default of 4 connections on this 2-core machine would
+		// throttle the log server; production deployments set it the same way.
+		pool, err := postgresql.OpenDB(uri + "&pool_max_conns=64")
 		if err != nil {
 			t.Fatal(err)
 		}
