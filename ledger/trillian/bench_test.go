@@ -244,7 +244,8 @@ func TestIngestRatio(t *testing.T) {
 			return err
 		})
 		waitSize(t, env, rawTree, uint64(n))
-		l, err := trillian.Open(t.Context(), trillian.Config{Addr: env.Addr, TreeID: env.CreateTree(t), StateDir: t.TempDir(), Signer: s, KeyIDs: ledgertest.KeyIDs, Logger: quietLogger()})
+		poll, _ := time.ParseDuration(os.Getenv("KEYTRAIL_BENCH_POLL"))
+		l, err := trillian.Open(t.Context(), trillian.Config{Addr: env.Addr, TreeID: env.CreateTree(t), StateDir: t.TempDir(), Signer: s, KeyIDs: ledgertest.KeyIDs, Logger: quietLogger(), PollInterval: poll})
 		if err != nil {
 			t.Fatal(err)
 		}
