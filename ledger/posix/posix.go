@@ -76,8 +76,8 @@
 //     checkpoint covers it, an identical Append may add a second copy. Tessera's
 //     POSIX driver does not fail a batch after writing its tree state.
 //
-// The map costs about 80 bytes of memory per entry (about 80 MB for a million),
-// and Open reads and hashes the file once: about a second for a million entries.
+// The map costs memory for every entry (a 32-byte hash and an index, plus Go's
+// map overhead), and Open reads the file and recomputes the root from it once.
 // Entries that were already duplicated in a log written before this rule keep
 // their copies; Append returns the first.
 //

@@ -150,3 +150,40 @@ func TestStateFileDamage(t *testing.T) {
 		t.Error("Open with another key's state succeeded")
 	}
 }
+
+// TestReaderRefusesRollback (ATTACKS.md 10): a reader that has served a
+// checkpoint refuses a state file that goes back to an older one.
+func TestReaderRefusesRollback(t *testing.T) {
+	env := trilliantest.Start(t, trilliantest.PostgreSQL, trilliantest.Options{})
+	s, v := newKey(t)
+	state := t.TempDir()
+	tree := env.CreateTree(t)
+	w := openWriter(t, env, tree, state, s, v)
+	if _, err := w.Append(t.Context(), []byte("one;key=k")); err != nil {
+		t.Fatal(err)
+	}
+	old, err := os.ReadFile(filepath.Join(state, "state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Append(t.Context(), []byte("two;key=k")); err != nil {
+		t.Fatal(err)
+	}
+	r, err := trillian.Open(t.Context(), trillian.Config{Addr: env.Addr, TreeID: tree, StateDir: state, Verifier: v, KeyIDs: ledgertest.KeyIDs, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(context.Background())
+	if cp := checkpointOf(t, r, v); cp.Size != 2 {
+		t.Fatalf("reader sees size %d, want 2", cp.Size)
+	}
+	if err := os.WriteFile(filepath.Join(state, "state"), old, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Checkpoint(t.Context()); !errors.Is(err, trillian.ErrInconsistent) {
+		t.Fatalf("Checkpoint after the state went back = %v, want ErrInconsistent", err)
+	}
+	if _, err := r.InclusionProof(t.Context(), 0, 2); err == nil {
+		t.Fatal("InclusionProof served after the state went back")
+	}
+}
