@@ -24,6 +24,16 @@ import (
 	"github.com/keytrail/keytrail/ledger"
 )
 
+// Source is what Tiles reads: a ledger.Log has it.
+type Source interface {
+	// Checkpoint returns the latest signed checkpoint.
+	Checkpoint(ctx context.Context) ([]byte, error)
+	// Entry returns the exact bytes of leaf index.
+	Entry(ctx context.Context, index uint64) ([]byte, error)
+}
+
+var _ Source = ledger.Log(nil)
+
 // EntriesReader is implemented by backends that read many entries at once.
 // Export uses it when the log has it, and Log.Entry otherwise.
 type EntriesReader interface {
@@ -48,7 +58,7 @@ type Result struct {
 // verify with it first. The directory is built beside dir and renamed into
 // place only once every entry has been hashed and the root checked against
 // the checkpoint, so dir is either absent or complete.
-func Tiles(ctx context.Context, l ledger.Log, dir string, v note.Verifier) (Result, error) {
+func Tiles(ctx context.Context, l Source, dir string, v note.Verifier) (Result, error) {
 	raw, err := l.Checkpoint(ctx)
 	if err != nil {
 		return Result{}, err
