@@ -41,7 +41,9 @@ func TestProveForeignLog(t *testing.T) {
 	}
 	aw := tessera.NewPublicationAwaiter(ctx, reader.ReadCheckpoint, 10*time.Millisecond)
 	const n = 700
-	entry := func(i int) []byte { return fmt.Appendf(nil, "foreign leaf %d %s", i, bytes.Repeat([]byte{byte(i)}, i%50)) }
+	entry := func(i int) []byte {
+		return fmt.Appendf(nil, "foreign leaf %d %s", i, bytes.Repeat([]byte{byte(i)}, i%50))
+	}
 	idx := make([]uint64, n)
 	var wg sync.WaitGroup
 	for i := range n {
