@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/mod/sumdb/note"
@@ -19,6 +20,7 @@ import (
 	"github.com/keytrail/keytrail/internal/strictjson"
 	"github.com/keytrail/keytrail/ledger"
 	ledgeropen "github.com/keytrail/keytrail/ledger/open"
+	"github.com/keytrail/keytrail/ledger/trillian"
 )
 
 // ledgerFlags are the flags of every command that opens a ledger.
@@ -79,34 +81,78 @@ func logCommand() *cobra.Command {
 envelopes with C2SP signed-note checkpoints. The embedded ledger is a tlog-tiles
 directory (Tessera's POSIX storage) that any tlog-tiles client can read.`,
 	}
-	c.AddCommand(logInitCommand(), logAppendCommand(), logCheckpointCommand(), logInclusionCommand(), logConsistencyCommand())
+	c.AddCommand(logInitCommand(), logAppendCommand(), logCheckpointCommand(), logInclusionCommand(), logConsistencyCommand(), logExportCommand(), logProveCommand())
 	return c
 }
 
 func logInitCommand() *cobra.Command {
-	var origin, keyOut string
+	var origin, keyOut, backend, trillianAddr, state string
 	var lf ledgerFlags
 	c := &cobra.Command{
-		Use:   "init --origin ORIGIN --log-key FILE [--ledger DIR]",
-		Short: "Create an embedded ledger and its checkpoint key",
-		Long: `Create an embedded ledger directory and an Ed25519 signed-note key for its
-checkpoints. The private key goes to --log-key (mode 0600), the verifier key to
-the same path with .pub appended: put that line in the auditors' trust file.`,
-		Example: `  keytrail log init --origin example.com/custody-log --log-key log.key --ledger ./keytrail-log`,
-		Args:    cli.ExactArgs(0, "none"),
+		Use:   "init --origin ORIGIN --log-key FILE [--ledger DIR | --backend trillian --trillian-addr HOST:PORT]",
+		Short: "Create a ledger and its checkpoint key",
+		Long: `Create a ledger and an Ed25519 signed-note key for its checkpoints. The private
+key goes to --log-key (mode 0600), the verifier key to the same path with .pub
+appended: put that line in the auditors' trust file.
+
+The embedded ledger (the default) is a directory, --ledger DIR. With
+--backend trillian, init creates and initialises a new tree on the Trillian
+log server at --trillian-addr, signs its first (empty) checkpoint, and prints
+the ledger URL every other command takes: --ledger trillian://HOST:PORT/TREE_ID.
+keytrail keeps its state for the tree (the last checkpoint it signed) in
+--state DIR, by default under $XDG_STATE_HOME/keytrail/trillian/.`,
+		Example: `  keytrail log init --origin example.com/custody-log --log-key log.key --ledger ./keytrail-log
+  keytrail log init --origin example.com/custody-log --log-key log.key \
+      --backend trillian --trillian-addr trillian.internal:8090`,
+		Args: cli.ExactArgs(0, "none"),
 		RunE: func(c *cobra.Command, _ []string) error {
 			if origin == "" || keyOut == "" {
 				return cli.Usage("--origin and --log-key are required")
 			}
+			switch backend {
+			case ledgeropen.Embedded:
+				if trillianAddr != "" || state != "" {
+					return cli.Usage("--trillian-addr and --state need --backend trillian")
+				}
+				if _, err := os.Stat(filepath.Join(lf.ledger, "checkpoint")); err == nil {
+					return cli.Usage("%s already holds a log", lf.ledger)
+				}
+			case ledgeropen.Trillian:
+				if trillianAddr == "" {
+					return cli.Usage("--backend trillian needs --trillian-addr HOST:PORT")
+				}
+				if c.Flags().Changed("ledger") {
+					return cli.Usage("--ledger names an existing ledger; with --backend trillian, init creates the tree and prints its URL")
+				}
+				if _, err := ledgeropen.Parse("trillian://" + trillianAddr + "/1"); err != nil {
+					return cli.Usage("--trillian-addr %q: want HOST:PORT", trillianAddr)
+				}
+			default:
+				return cli.Usage("--backend %q: want embedded or trillian", backend)
+			}
 			if _, err := os.Stat(keyOut); err == nil {
 				return cli.Usage("%s exists; refusing to overwrite a log key", keyOut)
-			}
-			if _, err := os.Stat(filepath.Join(lf.ledger, "checkpoint")); err == nil {
-				return cli.Usage("%s already holds a log", lf.ledger)
 			}
 			skey, vkey, err := note.GenerateKey(rand.Reader, origin)
 			if err != nil {
 				return cli.Usage("origin %q: %v", origin, err)
+			}
+			if backend == ledgeropen.Trillian {
+				ctx, cancel := context.WithTimeout(c.Context(), time.Minute)
+				defer cancel()
+				name := origin
+				if len(name) > 20 { // Trillian's limit on display names
+					name = name[:20]
+				}
+				id, err := trillian.CreateTree(ctx, trillianAddr, name)
+				if err != nil {
+					return cli.Input(trillianAddr, err, "is a Trillian log server (with its admin API) listening there?")
+				}
+				spec := ledgeropen.Spec{Backend: ledgeropen.Trillian, Addr: trillianAddr, TreeID: id, State: state}
+				if spec.State == "" {
+					spec.State = ledgeropen.DefaultStateDir(trillianAddr, id)
+				}
+				lf.ledger = spec.String()
 			}
 			if err := writeFileAtomic(keyOut, []byte(skey+"\n"), 0o600); err != nil {
 				return err
@@ -123,12 +169,18 @@ the same path with .pub appended: put that line in the auditors' trust file.`,
 				return err
 			}
 			fmt.Fprintf(c.OutOrStdout(), "ledger: %s\nlog key: %s\nverifier key: %s\n", lf.ledger, keyOut, vkey)
+			if backend == ledgeropen.Trillian {
+				fmt.Fprintf(c.OutOrStdout(), "use: --ledger %s\n", lf.ledger)
+			}
 			return nil
 		},
 	}
 	lf.register(c, false)
 	c.Flags().StringVar(&origin, "origin", "", "the log's origin, e.g. example.com/custody-log (required)")
 	c.Flags().StringVar(&keyOut, "log-key", "", "where to write the log's private key (required)")
+	c.Flags().StringVar(&backend, "backend", ledgeropen.Embedded, "embedded (a directory) or trillian (a new tree on a Trillian log server)")
+	c.Flags().StringVar(&trillianAddr, "trillian-addr", "", "the Trillian log server's gRPC address, HOST:PORT (with --backend trillian)")
+	c.Flags().StringVar(&state, "state", "", "keytrail's state directory for the new Trillian tree (default under $XDG_STATE_HOME/keytrail/trillian)")
 	return c
 }
 

@@ -37,6 +37,7 @@ func TestScripts(t *testing.T) {
 			"exits":         cmdExits,
 			"tamper":        cmdTamper,
 			"unpack":        cmdUnpack,
+			"tamper-file":   cmdTamperFile,
 			"ingestfixture": cmdIngestFixture,
 			"waitaddr":      cmdWaitAddr,
 		},
@@ -177,4 +178,21 @@ func cmdWaitAddr(ts *testscript.TestScript, neg bool, args []string) {
 		}
 	}
 	ts.Fatalf("no address in %s after 30s", args[0])
+}
+
+// tamper-file FILE OFFSET flips the low bit of the byte at OFFSET in FILE.
+func cmdTamperFile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: tamper-file FILE OFFSET")
+	}
+	p := ts.MkAbs(args[0])
+	b, err := os.ReadFile(p)
+	ts.Check(err)
+	off, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	if off >= len(b) {
+		ts.Fatalf("tamper-file: %s has %d bytes", args[0], len(b))
+	}
+	b[off] ^= 1
+	ts.Check(os.WriteFile(p, b, 0o644))
 }

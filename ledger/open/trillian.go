@@ -2,11 +2,19 @@ package open
 
 import (
 	"context"
-	"errors"
 
 	"github.com/keytrail/keytrail/ledger"
+	"github.com/keytrail/keytrail/ledger/trillian"
 )
 
 func openTrillian(ctx context.Context, s Spec, opts Options) (ledger.Log, error) {
-	return nil, errors.New(s.String() + ": the Trillian backend is not built yet")
+	return trillian.Open(ctx, trillian.Config{
+		Addr:     s.Addr,
+		TreeID:   s.TreeID,
+		StateDir: s.State,
+		Signer:   opts.Signer,
+		Verifier: opts.Verifier,
+		KeyIDs:   opts.KeyIDs,
+		Logger:   opts.Logger,
+	})
 }

@@ -49,6 +49,8 @@ type dedup struct {
 	size     uint64               // the file holds the hashes of [0, size)
 	file     *os.File             // open for appending; nil if writing failed
 	failed   string               // the last write failure, logged once
+	gapAt    uint64               // the first index advance found unreported
+	gapSince time.Time            // when it found it
 }
 
 // flight is one append being sequenced; identical appends wait on it.
@@ -260,9 +262,11 @@ func (d *dedup) end(h leafHash, idx uint64, err error) {
 }
 
 // advance appends to the file the hashes of [d.size, size), a prefix of the
-// log covered by a published checkpoint. Hashes of entries this writer did
-// not see sequenced (an Add that failed after all) are read from the log and
-// added to the map too.
+// log covered by a published checkpoint, as far as this writer has seen them
+// sequenced. An index it has not seen (its Append has not yet called end, or
+// Tessera's Add failed after sequencing it after all) stops the file there;
+// once that gap is older than gapWait, the entry is read from the log and its
+// hash added to the map too.
 func (d *dedup) advance(ctx context.Context, size uint64, f files) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -270,23 +274,22 @@ func (d *dedup) advance(ctx context.Context, size uint64, f files) {
 		return
 	}
 	var buf []byte
-	// Entries missing from pending are usually ones whose Append has not yet
-	// recorded its hash (end runs after other Appends of the same batch see
-	// the checkpoint); read each entry bundle once, not once per entry.
-	var bundle [][]byte
-	bundleIdx := ^uint64(0)
 	for i := d.size; i < size; i++ {
 		h, ok := d.pending[i]
 		if !ok {
-			if i/layout.EntryBundleWidth != bundleIdx {
-				b, err := f.entryBundle(ctx, i/layout.EntryBundleWidth, size)
-				if err != nil {
-					d.fail(ctx, fmt.Errorf("reading entry %d: %w", i, err))
-					break
-				}
-				bundle, bundleIdx = b.Entries, i/layout.EntryBundleWidth
+			if d.gapAt != i || d.gapSince.IsZero() {
+				d.gapAt, d.gapSince = i, time.Now()
+				break
 			}
-			h = hashLeaf(bundle[i%layout.EntryBundleWidth])
+			if time.Since(d.gapSince) < gapWait {
+				break
+			}
+			e, err := readEntry(ctx, f, i, size)
+			if err != nil {
+				d.fail(ctx, fmt.Errorf("reading entry %d: %w", i, err))
+				break
+			}
+			h = hashLeaf(e)
 			if _, dup := d.index[h]; !dup {
 				d.index[h] = i
 			}
@@ -307,6 +310,10 @@ func (d *dedup) advance(ctx context.Context, size uint64, f files) {
 	}
 }
 
+// gapWait is how long advance waits for an Append to report an index it has
+// not seen before reading that entry from the log.
+const gapWait = time.Second
+
 func (d *dedup) fail(ctx context.Context, err error) {
 	if msg := err.Error(); msg != d.failed {
 		d.failed = msg
@@ -324,6 +331,15 @@ func (d *dedup) close() error {
 	err := d.file.Close()
 	d.file = nil
 	return err
+}
+
+// readEntry reads entry index of a tree of size treeSize straight from the files.
+func readEntry(ctx context.Context, f files, index, treeSize uint64) ([]byte, error) {
+	b, err := f.entryBundle(ctx, index/layout.EntryBundleWidth, treeSize)
+	if err != nil {
+		return nil, err
+	}
+	return b.Entries[index%layout.EntryBundleWidth], nil
 }
 
 // lockWriter takes an exclusive lock on the directory's writer lock file,
