@@ -780,3 +780,33 @@ func (o oneKey) Key(d string) *evidence.PublicKey {
 func (o oneKey) Keys() []*evidence.PublicKey { return []*evidence.PublicKey{o.k} }
 
 func noteVerifier(vkey string) (note.Verifier, error) { return note.NewVerifier(vkey) }
+
+// TestSlowClients: a client that stalls in its headers or its body is cut off
+// after ReadHeaderTimeout or BodyTimeout.
+func TestSlowClients(t *testing.T) {
+	e := start(t, func(c *server.Config) {
+		c.ReadHeaderTimeout = 200 * time.Millisecond
+		c.BodyTimeout = 300 * time.Millisecond
+	})
+	addr := strings.TrimPrefix(e.url, "http://")
+	for _, c := range []struct{ name, send string }{
+		{"headers", "POST /v1/entries HTTP/1.1\r\nHost: x\r\n"},
+		{"body", "POST /v1/entries HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{\"payloadType\""},
+	} {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		conn.Write([]byte(c.send))
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		b, _ := io.ReadAll(conn) // returns when the server closes the connection
+		conn.Close()
+		if el := time.Since(start); el > 3*time.Second {
+			t.Errorf("%s: the server waited %v for a stalled client", c.name, el)
+		}
+		if c.name == "body" && !bytes.Contains(b, []byte("400")) {
+			t.Errorf("stalled body: answer %q, want 400", b)
+		}
+	}
+}
