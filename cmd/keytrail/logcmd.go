@@ -130,11 +130,7 @@ keytrail keeps its state for the tree (the last checkpoint it signed) in
 			if backend == ledgeropen.Trillian {
 				ctx, cancel := context.WithTimeout(c.Context(), time.Minute)
 				defer cancel()
-				name := origin
-				if len(name) > 20 { // Trillian's limit on display names
-					name = name[:20]
-				}
-				id, err := trillian.CreateTree(ctx, trillianAddr, name)
+				id, err := trillian.CreateTree(ctx, trillianAddr, origin)
 				if err != nil {
 					return cli.Input(trillianAddr, err, "is a Trillian log server (with its admin API) listening there?")
 				}

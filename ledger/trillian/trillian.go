@@ -804,8 +804,12 @@ func (l *Log) ConsistencyProof(ctx context.Context, size1, size2 uint64) ([][]by
 // Entry returns the exact bytes of leaf index, below the latest checkpoint's size.
 func (l *Log) Entry(ctx context.Context, index uint64) ([]byte, error) {
 	what := fmt.Sprintf("entry %d", index)
-	if err := l.checkSize(what, index+1); err != nil {
+	cp, err := l.latest()
+	if err != nil {
 		return nil, err
+	}
+	if index >= cp.size {
+		return nil, fmt.Errorf("trillian: %s of %s: checkpoint has size %d: %w", what, l.what, cp.size, ledger.ErrOutOfRange)
 	}
 	leaves, err := l.leaves(ctx, index, 1)
 	if err != nil {
