@@ -30,7 +30,7 @@ type ledgerFlags struct {
 }
 
 func (f *ledgerFlags) register(c *cobra.Command, withKey bool) {
-	c.Flags().StringVar(&f.ledger, "ledger", "keytrail-log", "the ledger: a tlog-tiles directory (the embedded default) or trillian://HOST:PORT/TREE_ID[?state=DIR]")
+	c.Flags().StringVar(&f.ledger, "ledger", "keytrail-log", "the ledger: a tlog-tiles directory (the embedded default) or trillian://HOST:PORT/TREE_ID[?state=DIR&tls=1|ca=FILE]")
 	if withKey {
 		c.Flags().StringVar(&f.logKey, "log-key", "", "the log's signed-note private key file (required to append)")
 	}
@@ -86,7 +86,8 @@ directory (Tessera's POSIX storage) that any tlog-tiles client can read.`,
 }
 
 func logInitCommand() *cobra.Command {
-	var origin, keyOut, backend, trillianAddr, state string
+	var origin, keyOut, backend, trillianAddr, state, trillianCA string
+	var trillianTLS bool
 	var lf ledgerFlags
 	c := &cobra.Command{
 		Use:   "init --origin ORIGIN --log-key FILE [--ledger DIR | --backend trillian --trillian-addr HOST:PORT]",
@@ -100,7 +101,9 @@ The embedded ledger (the default) is a directory, --ledger DIR. With
 log server at --trillian-addr, signs its first (empty) checkpoint, and prints
 the ledger URL every other command takes: --ledger trillian://HOST:PORT/TREE_ID.
 keytrail keeps its state for the tree (the last checkpoint it signed) in
---state DIR, by default under $XDG_STATE_HOME/keytrail/trillian/.`,
+--state DIR, by default under $XDG_STATE_HOME/keytrail/trillian/.
+--trillian-tls or --trillian-ca FILE connect over TLS (the URL then carries
+tls=1 or ca=FILE); without them the connection is plaintext.`,
 		Example: `  keytrail log init --origin example.com/custody-log --log-key log.key --ledger ./keytrail-log
   keytrail log init --origin example.com/custody-log --log-key log.key \
       --backend trillian --trillian-addr trillian.internal:8090`,
@@ -111,8 +114,8 @@ keytrail keeps its state for the tree (the last checkpoint it signed) in
 			}
 			switch backend {
 			case ledgeropen.Embedded:
-				if trillianAddr != "" || state != "" {
-					return cli.Usage("--trillian-addr and --state need --backend trillian")
+				if trillianAddr != "" || state != "" || trillianCA != "" || trillianTLS {
+					return cli.Usage("--trillian-addr, --trillian-tls, --trillian-ca and --state need --backend trillian")
 				}
 				if _, err := os.Stat(filepath.Join(lf.ledger, "checkpoint")); err == nil {
 					return cli.Usage("%s already holds a log", lf.ledger)
@@ -140,15 +143,16 @@ keytrail keeps its state for the tree (the last checkpoint it signed) in
 			if backend == ledgeropen.Trillian {
 				ctx, cancel := context.WithTimeout(c.Context(), time.Minute)
 				defer cancel()
-				name := origin
-				if len(name) > 20 { // Trillian's limit on display names
-					name = name[:20]
+				spec := ledgeropen.Spec{Backend: ledgeropen.Trillian, Addr: trillianAddr, State: state, TLS: trillianTLS || trillianCA != "", CAFile: trillianCA}
+				dial, err := ledgeropen.DialOptions(spec)
+				if err != nil {
+					return cli.Input(trillianCA, err, "")
 				}
-				id, err := trillian.CreateTree(ctx, trillianAddr, name)
+				id, err := trillian.CreateTree(ctx, trillianAddr, origin, dial...)
 				if err != nil {
 					return cli.Input(trillianAddr, err, "is a Trillian log server (with its admin API) listening there?")
 				}
-				spec := ledgeropen.Spec{Backend: ledgeropen.Trillian, Addr: trillianAddr, TreeID: id, State: state}
+				spec.TreeID = id
 				if spec.State == "" {
 					spec.State = ledgeropen.DefaultStateDir(trillianAddr, id)
 				}
@@ -180,6 +184,8 @@ keytrail keeps its state for the tree (the last checkpoint it signed) in
 	c.Flags().StringVar(&keyOut, "log-key", "", "where to write the log's private key (required)")
 	c.Flags().StringVar(&backend, "backend", ledgeropen.Embedded, "embedded (a directory) or trillian (a new tree on a Trillian log server)")
 	c.Flags().StringVar(&trillianAddr, "trillian-addr", "", "the Trillian log server's gRPC address, HOST:PORT (with --backend trillian)")
+	c.Flags().BoolVar(&trillianTLS, "trillian-tls", false, "connect to Trillian over TLS, checking its certificate against the system's roots")
+	c.Flags().StringVar(&trillianCA, "trillian-ca", "", "connect to Trillian over TLS, checking its certificate against the PEM CA certificates in this file")
 	c.Flags().StringVar(&state, "state", "", "keytrail's state directory for the new Trillian tree (default under $XDG_STATE_HOME/keytrail/trillian)")
 	return c
 }

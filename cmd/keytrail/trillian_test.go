@@ -17,10 +17,13 @@ func TestTrillianScripts(t *testing.T) {
 	for _, db := range trilliantest.DBs {
 		t.Run(db, func(t *testing.T) {
 			env := trilliantest.Start(t, db, trilliantest.Options{})
+			tlsAddr, ca := env.ServeTLS(t)
 			testscript.Run(t, testscript.Params{
 				Dir: "testdata/trillian",
 				Setup: func(e *testscript.Env) error {
 					e.Setenv("TRILLIAN_ADDR", env.Addr)
+					e.Setenv("TRILLIAN_TLS_ADDR", tlsAddr)
+					e.Setenv("TRILLIAN_CA", ca)
 					e.Setenv("XDG_STATE_HOME", filepath.Join(e.WorkDir, ".state"))
 					return nil
 				},

@@ -333,6 +333,8 @@ func testOutOfRange(t *testing.T, h *harness, open Opener) {
 	for name, f := range map[string]func() error{
 		"Entry(size)":                      func() error { _, err := l.Entry(c, n); return err },
 		"Entry(huge)":                      func() error { _, err := l.Entry(c, 1<<62); return err },
+		"Entry(max)":                       func() error { _, err := l.Entry(c, ^uint64(0)); return err },
+		"InclusionProof(max, max)":         func() error { _, err := l.InclusionProof(c, ^uint64(0), ^uint64(0)); return err },
 		"InclusionProof(size, size)":       func() error { _, err := l.InclusionProof(c, n, n); return err },
 		"InclusionProof(0, size+1)":        func() error { _, err := l.InclusionProof(c, 0, n+1); return err },
 		"InclusionProof(3, 3)":             func() error { _, err := l.InclusionProof(c, 3, 3); return err },

@@ -7,6 +7,11 @@
 //	file://DIR                            the same
 //	trillian://HOST:PORT/TREE_ID          a Trillian log tree (ledger/trillian)
 //	trillian://HOST:PORT/TREE_ID?state=DIR  the same, with keytrail's state for that tree in DIR
+//	trillian://HOST:PORT/TREE_ID?tls=1      over TLS, the server checked against the system's roots
+//	trillian://HOST:PORT/TREE_ID?ca=FILE    over TLS, the server checked against the PEM CA certificates in FILE
+//
+// Parameters combine (state=DIR&ca=FILE). Without tls or ca the connection is
+// plaintext, for a server on the same host or a private network.
 //
 // A Trillian ledger keeps keytrail's own state (the last checkpoint it signed)
 // in a local directory: by default $XDG_STATE_HOME/keytrail/trillian/HOST_PORT/TREE_ID
@@ -47,14 +52,26 @@ type Spec struct {
 	Addr    string // Trillian: the log server's gRPC address, HOST:PORT
 	TreeID  int64  // Trillian: the log tree
 	State   string // Trillian: keytrail's state directory for the tree
+	TLS     bool   // Trillian: connect over TLS
+	CAFile  string // Trillian: PEM CA certificates to check the server with (implies TLS); empty: the system's roots
 }
 
 // String returns the canonical --ledger value of s.
 func (s Spec) String() string {
 	if s.Backend == Trillian {
 		u := fmt.Sprintf("trillian://%s/%d", s.Addr, s.TreeID)
+		q := url.Values{}
 		if s.State != "" && s.State != DefaultStateDir(s.Addr, s.TreeID) {
-			u += "?state=" + url.QueryEscape(s.State)
+			q.Set("state", s.State)
+		}
+		if s.CAFile != "" {
+			q.Set("ca", s.CAFile)
+		} else if s.TLS {
+			q.Set("tls", "1")
+		}
+		if len(q) > 0 {
+			// Keep "/" readable in paths; Encode sorts the keys.
+			u += "?" + strings.ReplaceAll(q.Encode(), "%2F", "/")
 		}
 		return u
 	}
@@ -97,15 +114,26 @@ func Parse(value string) (Spec, error) {
 		}
 		s := Spec{Backend: Trillian, Addr: u.Host, TreeID: id}
 		q := u.Query()
-		for k := range q {
-			if k != "state" {
-				return Spec{}, fmt.Errorf("ledger %q: unknown parameter %q (only state=DIR)", value, k)
+		for k, vs := range q {
+			if k != "state" && k != "tls" && k != "ca" {
+				return Spec{}, fmt.Errorf("ledger %q: unknown parameter %q (want state=DIR, tls=1 or ca=FILE)", value, k)
+			}
+			if len(vs) != 1 || vs[0] == "" {
+				return Spec{}, fmt.Errorf("ledger %q: %s= must be given once, not empty", value, k)
 			}
 		}
-		if st := q["state"]; len(st) > 1 || len(st) == 1 && st[0] == "" {
-			return Spec{}, fmt.Errorf("ledger %q: state= must name one directory", value)
-		} else if len(st) == 1 {
-			s.State = st[0]
+		if t := q.Get("tls"); t != "" && t != "1" {
+			return Spec{}, fmt.Errorf("ledger %q: tls=%q, want tls=1", value, t)
+		}
+		s.TLS = q.Get("tls") == "1"
+		if ca := q.Get("ca"); ca != "" {
+			s.CAFile, s.TLS = ca, true
+		}
+		if q.Get("tls") == "1" && s.CAFile != "" {
+			return Spec{}, fmt.Errorf("ledger %q: give tls=1 or ca=FILE, not both", value)
+		}
+		if st := q.Get("state"); st != "" {
+			s.State = st
 		} else {
 			s.State = DefaultStateDir(s.Addr, s.TreeID)
 		}

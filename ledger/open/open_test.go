@@ -22,6 +22,8 @@ func TestParse(t *testing.T) {
 		{"trillian://127.0.0.1:8090/42", open.Spec{Backend: open.Trillian, Addr: "127.0.0.1:8090", TreeID: 42, State: "/state/keytrail/trillian/127.0.0.1_8090/42"}},
 		{"trillian://log.example:443/7?state=%2Ftmp%2Fs", open.Spec{Backend: open.Trillian, Addr: "log.example:443", TreeID: 7, State: "/tmp/s"}},
 		{"trillian://[::1]:8090/9", open.Spec{Backend: open.Trillian, Addr: "[::1]:8090", TreeID: 9, State: "/state/keytrail/trillian/__1_8090/9"}},
+		{"trillian://h:1/2?tls=1", open.Spec{Backend: open.Trillian, Addr: "h:1", TreeID: 2, State: "/state/keytrail/trillian/h_1/2", TLS: true}},
+		{"trillian://h:1/2?ca=/etc/ca.pem&state=s", open.Spec{Backend: open.Trillian, Addr: "h:1", TreeID: 2, State: "s", TLS: true, CAFile: "/etc/ca.pem"}},
 	} {
 		got, err := open.Parse(tc.in)
 		if err != nil {
@@ -41,6 +43,7 @@ func TestParse(t *testing.T) {
 		"trillian://:8090/1", "trillian://h:1/", "trillian://h:1/0", "trillian://h:1/-3", "trillian://h:1/01",
 		"trillian://h:1/1/2", "trillian://u@h:1/1", "trillian://h:1/1?x=y", "trillian://h:1/1?state=", "trillian://h:1/1?state=a&state=b",
 		"trillian://h:1/1#frag", "trillian://h:1/99999999999999999999",
+		"trillian://h:1/1?tls=0", "trillian://h:1/1?tls=", "trillian://h:1/1?ca=", "trillian://h:1/1?tls=1&ca=x", "trillian://h:1/1?ca=a&ca=b",
 	} {
 		if s, err := open.Parse(bad); err == nil {
 			t.Errorf("Parse(%q) = %+v, want an error", bad, s)
@@ -56,7 +59,7 @@ func TestOpenMissingEmbedded(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	for _, s := range []string{"dir", "file:///x", "trillian://127.0.0.1:8090/42", "trillian://h:1/7?state=%2Fs", "trillian://[::1]:1/2"} {
+	for _, s := range []string{"dir", "file:///x", "trillian://127.0.0.1:8090/42", "trillian://h:1/7?state=%2Fs", "trillian://[::1]:1/2", "trillian://h:1/2?ca=c.pem&state=s", "trillian://h:1/2?tls=1"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {

@@ -66,6 +66,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -461,6 +462,10 @@ func (l *Log) Append(ctx context.Context, entry []byte) (uint64, error) {
 
 const noIndex = ^uint64(0)
 
+// maxDisplayName is the width of the DisplayName column in Trillian's
+// PostgreSQL and MySQL schemas (VARCHAR(20)).
+const maxDisplayName = 20
+
 // queue sends the leaf to Trillian, retrying transient failures until ctx
 // ends. A duplicate already covered by the checkpoint resolves p at once.
 func (l *Log) queue(ctx context.Context, h [32]byte, entry []byte, p *pend) error {
@@ -804,8 +809,12 @@ func (l *Log) ConsistencyProof(ctx context.Context, size1, size2 uint64) ([][]by
 // Entry returns the exact bytes of leaf index, below the latest checkpoint's size.
 func (l *Log) Entry(ctx context.Context, index uint64) ([]byte, error) {
 	what := fmt.Sprintf("entry %d", index)
-	if err := l.checkSize(what, index+1); err != nil {
+	cp, err := l.latest()
+	if err != nil {
 		return nil, err
+	}
+	if index >= cp.size {
+		return nil, fmt.Errorf("trillian: %s of %s: checkpoint has size %d: %w", what, l.what, cp.size, ledger.ErrOutOfRange)
 	}
 	leaves, err := l.leaves(ctx, index, 1)
 	if err != nil {
@@ -940,8 +949,12 @@ func lockWriter(ctx context.Context, dir string, logger *slog.Logger) (*os.File,
 
 // CreateTree creates and initialises a new Trillian LOG tree through the admin
 // and log APIs at addr (the log server usually serves both) and returns its ID.
+// The display name is cut to the 20 bytes Trillian's schemas store.
 // Unavailable servers are retried until ctx ends.
 func CreateTree(ctx context.Context, addr, displayName string, opts ...grpc.DialOption) (int64, error) {
+	if len(displayName) > maxDisplayName {
+		displayName = strings.ToValidUTF8(displayName[:maxDisplayName], "")
+	}
 	if len(opts) == 0 {
 		opts = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 	}
