@@ -34,6 +34,11 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchtime 300x -benchmem ./attest/tpm ./attest/pkcs11 ./attest/marvell ./attest/luna
 	$(GO) test -run '^$$' -bench 'VerifyBundleHardware' -benchtime 20x -benchmem ./verify/
 
+# keytrail serve under load: raw ledger appends, batched and single-entry submissions (docs/benchmarks.md).
+.PHONY: bench-serve
+bench-serve:
+	$(GO) run ./cmd/internal/loadgen
+
 golden:
 	$(GO) run ./testdata/golden/gen.go
 

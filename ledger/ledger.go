@@ -9,6 +9,11 @@
 // The contract, for every backend:
 //   - Append returns an index only once the entry is durably sequenced, integrated
 //     into the tree, and covered by a published checkpoint.
+//   - Appends are exactly-once: Append of a byte-identical entry returns the
+//     original index (the first leaf holding those bytes) and adds no leaf;
+//     concurrent identical Appends produce one leaf and all return its index.
+//     The backend enforces this itself, across restarts and crashes, before it
+//     accepts an append; best-effort deduplication is not enough.
 //   - Proofs and entries are returned for any tree size up to the latest checkpoint;
 //     requests beyond it fail with ErrOutOfRange.
 //   - KeyIndex is a cache derived from the log alone: it can be deleted and rebuilt.
@@ -32,7 +37,8 @@ var (
 // Log is the ledger contract. Implementations are safe for concurrent use.
 type Log interface {
 	// Append adds entry as a leaf and returns its index once the entry is durably
-	// integrated and a published checkpoint covers it.
+	// integrated and a published checkpoint covers it. If the log already holds
+	// a byte-identical entry, Append returns that entry's index and adds nothing.
 	Append(ctx context.Context, entry []byte) (uint64, error)
 	// Checkpoint returns the latest published checkpoint, a C2SP signed note.
 	Checkpoint(ctx context.Context) ([]byte, error)

@@ -379,33 +379,9 @@ func checkInclusion(m *evidence.Manifest, i int, e *evidence.Entry, cp checkpoin
 // checkEntry authenticates one envelope, then parses and binds its statement.
 func (v *Verifier) checkEntry(e *evidence.Entry, r evidence.Rotation) (ve verifiedEntry, sigErr, bindErr error) {
 	ve.index = e.Index
-	env, err := evidence.ParseEnvelope(e.Envelope, evidence.MaxRecordBytes)
+	h, st, pred, err := v.trust.AuthenticateRecord(e.Envelope)
 	if err != nil {
 		return ve, fmt.Errorf("entry %d: %w", e.Index, err), nil
-	}
-	keys, err := env.Verify(evidence.PayloadType, v.trust.records)
-	if err != nil {
-		return ve, fmt.Errorf("entry %d: %w", e.Index, err), nil
-	}
-	if len(keys) != 1 {
-		return ve, fmt.Errorf("entry %d: %w: %d signatures, want exactly one record signer", e.Index, ErrNotAllowed, len(keys)), nil
-	}
-	st, pred, err := evidence.ParseStatement(env.Payload)
-	if err != nil {
-		return ve, fmt.Errorf("entry %d: %w", e.Index, err), nil
-	}
-	h := v.trust.recordSigner(keys[0])
-	if !h.May(st.PredicateType) {
-		return ve, fmt.Errorf("entry %d: %w: %s %s may not sign %s", e.Index, ErrNotAllowed, h.Kind, h.ID, st.PredicateType), nil
-	}
-	if ev, ok := pred.(*evidence.LifecycleEvent); ok && h.Kind == KindPrincipal && ev.Actor.ID != h.ID {
-		return ve, fmt.Errorf("entry %d: %w: principal %s signed an event whose actor is %s", e.Index, ErrNotAllowed, h.ID, ev.Actor.ID), nil
-	}
-	// A request or an approval counts for its actor (the requester may not
-	// approve; approvers must be distinct), so only that principal may sign it:
-	// one collector key must not stand for several people (ATTACKS.md case 7).
-	if ev, ok := pred.(*evidence.LifecycleEvent); ok && (ev.Event == evidence.EventApprove || ev.Event == evidence.EventRequest) && h.Kind != KindPrincipal {
-		return ve, fmt.Errorf("entry %d: %w: %s %s signed a %s event by %s; only that person may sign it", e.Index, ErrNotAllowed, h.Kind, h.ID, ev.Event, ev.Actor.ID), nil
 	}
 	// Keep what the rules need, not the statement's bytes.
 	ve.signer, ve.keys, ve.pred = h, st.Keys(), pred
@@ -414,6 +390,52 @@ func (v *Verifier) checkEntry(e *evidence.Entry, r evidence.Rotation) (ve verifi
 	}
 	ve.ok = true
 	return ve, nil, nil
+}
+
+// AuthenticateRecord checks one record envelope (its exact bytes) the way the
+// verifier checks every bundle entry: a strict DSSE envelope of an in-toto
+// statement, exactly one signature, by a collector or principal of the trust
+// file, allowed to sign the statement's predicate type (and, for lifecycle
+// events, to act for the event's actor). Only the signed payload is parsed.
+// It returns the signer, the statement and its predicate. Errors wrap
+// evidence.ErrMalformed and the other envelope errors of package evidence,
+// or ErrNotAllowed.
+func (t *Trust) AuthenticateRecord(raw []byte) (*Holder, *evidence.Statement, evidence.Predicate, error) {
+	env, err := evidence.ParseEnvelope(raw, evidence.MaxRecordBytes)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return t.AuthenticateEnvelope(env)
+}
+
+// AuthenticateEnvelope is AuthenticateRecord on an envelope already decoded
+// by evidence.ParseEnvelope.
+func (t *Trust) AuthenticateEnvelope(env *evidence.Envelope) (*Holder, *evidence.Statement, evidence.Predicate, error) {
+	keys, err := env.Verify(evidence.PayloadType, t.records)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if len(keys) != 1 {
+		return nil, nil, nil, fmt.Errorf("%w: %d signatures, want exactly one record signer", ErrNotAllowed, len(keys))
+	}
+	st, pred, err := evidence.ParseStatement(env.Payload)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	h := t.recordSigner(keys[0])
+	if !h.May(st.PredicateType) {
+		return nil, nil, nil, fmt.Errorf("%w: %s %s may not sign %s", ErrNotAllowed, h.Kind, h.ID, st.PredicateType)
+	}
+	if ev, ok := pred.(*evidence.LifecycleEvent); ok && h.Kind == KindPrincipal && ev.Actor.ID != h.ID {
+		return nil, nil, nil, fmt.Errorf("%w: principal %s signed an event whose actor is %s", ErrNotAllowed, h.ID, ev.Actor.ID)
+	}
+	// A request or an approval counts for its actor (the requester may not
+	// approve; approvers must be distinct), so only that principal may sign it:
+	// one collector key must not stand for several people (ATTACKS.md case 7).
+	if ev, ok := pred.(*evidence.LifecycleEvent); ok && (ev.Event == evidence.EventApprove || ev.Event == evidence.EventRequest) && h.Kind != KindPrincipal {
+		return nil, nil, nil, fmt.Errorf("%w: %s %s signed a %s event by %s; only that person may sign it", ErrNotAllowed, h.Kind, h.ID, ev.Event, ev.Actor.ID)
+	}
+	return h, st, pred, nil
 }
 
 func onlyAbout(keys []evidence.KeyRef, k evidence.KeyRef) bool {

@@ -27,15 +27,19 @@ turn files exported from a KMS, a wallet signer or CloudTrail into records: each
 is signed by a collector key as an in-toto statement in a DSSE envelope
 (docs/records.md) and written to a file (-o) or appended to the ledger
 (--ledger DIR --log-key FILE). Collectors read local files and devices only:
-nothing is fetched. The verifier checks hardware records against the trust
+nothing is fetched. 'collect push' sends signed records to a keytrail server
+(keytrail serve) with retries; with --spool they wait in a local directory
+while the server is unreachable and are sent later, in order, exactly once. The verifier checks hardware records against the trust
 file's hardware section (docs/hardware.md).`,
 		Example: `  keytrail collect pkcs11 --module /usr/lib/softhsm/libsofthsm2.so --uri 'pkcs11:token=custody;object=hot-1' --pin-env PIN --signer collector.pem -o rec.json
   keytrail collect tpm --tcp 127.0.0.1:2321 --signer collector.pem --ledger ./keytrail-log --log-key log.key
   keytrail collect import --format luna --pkc key.p7b --csr key.csr --root luna-root.pem --key-id luna:hot-1 --signer collector.pem -o rec.json
+  keytrail collect push --server http://127.0.0.1:8080 --spool ./spool rec.json
   keytrail collect kms-policy aws --describe-key describe-key.json --key-policy get-key-policy.json --grants list-grants.json --public-key get-public-key.json --signer collector.pem -o snap.json`,
 	}
 	c.AddCommand(collectPKCS11Command(), collectTPMCommand(), collectImportCommand(),
-		collectKMSPolicyCommand(), collectReceiptsCommand(), collectCloudTrailCommand())
+		collectKMSPolicyCommand(), collectReceiptsCommand(), collectCloudTrailCommand(),
+		collectPushCommand(), collectDrainCommand())
 	return groupCommand(c)
 }
 
@@ -184,7 +188,8 @@ The subject is the key's ARN and the SHA-256 of its public key (--public-key,
 get-public-key's output), or give --key-id and --key-digest. The ARN's
 partition and region (e.g. aws-eusc, the European Sovereign Cloud) go into the
 snapshot for the residency check.`,
-		Example: `  keytrail collect kms-policy aws --describe-key describe-key.json --key-policy get-key-policy.json \
+		Example: `  keytrail collect push --server http://127.0.0.1:8080 --spool ./spool rec.json
+  keytrail collect kms-policy aws --describe-key describe-key.json --key-policy get-key-policy.json \
     --grants list-grants.json --public-key get-public-key.json --signer keys/collector.pem -o snapshot.json
   keytrail collect kms-policy aws ... --previous last-snapshot.json --ledger ./keytrail-log --log-key log.key`,
 		Args: cli.ExactArgs(0, "none"),

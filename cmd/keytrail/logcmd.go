@@ -9,7 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/mod/sumdb/note"
@@ -19,7 +19,8 @@ import (
 	"github.com/keytrail/keytrail/internal/checkpoint"
 	"github.com/keytrail/keytrail/internal/strictjson"
 	"github.com/keytrail/keytrail/ledger"
-	"github.com/keytrail/keytrail/ledger/posix"
+	ledgeropen "github.com/keytrail/keytrail/ledger/open"
+	"github.com/keytrail/keytrail/ledger/trillian"
 )
 
 // ledgerFlags are the flags of every command that opens a ledger.
@@ -29,23 +30,29 @@ type ledgerFlags struct {
 }
 
 func (f *ledgerFlags) register(c *cobra.Command, withKey bool) {
-	c.Flags().StringVar(&f.ledger, "ledger", "keytrail-log", "the ledger: a tlog-tiles directory (the embedded default)")
+	c.Flags().StringVar(&f.ledger, "ledger", "keytrail-log", "the ledger: a tlog-tiles directory (the embedded default) or trillian://HOST:PORT/TREE_ID[?state=DIR&tls=1|ca=FILE]")
 	if withKey {
 		c.Flags().StringVar(&f.logKey, "log-key", "", "the log's signed-note private key file (required to append)")
 	}
 }
 
+// tilesDir returns the embedded ledger's tlog-tiles directory, or "" for
+// other backends.
+func (f *ledgerFlags) tilesDir() string {
+	spec, err := ledgeropen.Parse(f.ledger)
+	if err != nil || spec.Backend != ledgeropen.Embedded {
+		return ""
+	}
+	return spec.Dir
+}
+
 // open opens the ledger; with a key, for appending.
 func (f *ledgerFlags) open(ctx context.Context, write bool) (ledger.Log, error) {
-	dir := f.ledger
-	if strings.Contains(dir, "://") {
-		if d, ok := strings.CutPrefix(dir, "file://"); ok {
-			dir = d
-		} else {
-			return nil, cli.Usage("--ledger %q: only directories (the embedded ledger) are supported in this version", f.ledger)
-		}
+	spec, err := ledgeropen.Parse(f.ledger)
+	if err != nil {
+		return nil, cli.Usage("--ledger: %v", err)
 	}
-	cfg := posix.Config{Dir: dir, KeyIDs: evidence.SubjectKeyIDs, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	opts := ledgeropen.Options{KeyIDs: evidence.SubjectKeyIDs, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	if write {
 		if f.logKey == "" {
 			return nil, &cli.Error{Code: cli.ExitUsage, Err: errors.New("--log-key is required to append"), Hint: "create a log and its key with 'keytrail log init'"}
@@ -54,13 +61,14 @@ func (f *ledgerFlags) open(ctx context.Context, write bool) (ledger.Log, error) 
 		if err != nil {
 			return nil, err
 		}
-		cfg.Signer = s
-	} else if st, err := os.Stat(filepath.Join(dir, "checkpoint")); err != nil || st.IsDir() {
-		return nil, cli.Input(dir, errors.New("no checkpoint: not a keytrail ledger directory"), "create one with 'keytrail log init'")
+		opts.Signer = s
 	}
-	l, err := posix.Open(ctx, cfg)
+	l, err := ledgeropen.OpenSpec(ctx, spec, opts)
+	if errors.Is(err, ledgeropen.ErrNoLedger) {
+		return nil, cli.Input(spec.String(), ledgeropen.ErrNoLedger, "create one with 'keytrail log init'")
+	}
 	if err != nil {
-		return nil, cli.Input(dir, err, "")
+		return nil, cli.Input(spec.String(), err, "")
 	}
 	return l, nil
 }
@@ -73,34 +81,82 @@ func logCommand() *cobra.Command {
 envelopes with C2SP signed-note checkpoints. The embedded ledger is a tlog-tiles
 directory (Tessera's POSIX storage) that any tlog-tiles client can read.`,
 	}
-	c.AddCommand(logInitCommand(), logAppendCommand(), logCheckpointCommand(), logInclusionCommand(), logConsistencyCommand())
+	c.AddCommand(logInitCommand(), logAppendCommand(), logCheckpointCommand(), logInclusionCommand(), logConsistencyCommand(), logExportCommand(), logProveCommand())
 	return c
 }
 
 func logInitCommand() *cobra.Command {
-	var origin, keyOut string
+	var origin, keyOut, backend, trillianAddr, state, trillianCA string
+	var trillianTLS bool
 	var lf ledgerFlags
 	c := &cobra.Command{
-		Use:   "init --origin ORIGIN --log-key FILE [--ledger DIR]",
-		Short: "Create an embedded ledger and its checkpoint key",
-		Long: `Create an embedded ledger directory and an Ed25519 signed-note key for its
-checkpoints. The private key goes to --log-key (mode 0600), the verifier key to
-the same path with .pub appended: put that line in the auditors' trust file.`,
-		Example: `  keytrail log init --origin example.com/custody-log --log-key log.key --ledger ./keytrail-log`,
-		Args:    cli.ExactArgs(0, "none"),
+		Use:   "init --origin ORIGIN --log-key FILE [--ledger DIR | --backend trillian --trillian-addr HOST:PORT]",
+		Short: "Create a ledger and its checkpoint key",
+		Long: `Create a ledger and an Ed25519 signed-note key for its checkpoints. The private
+key goes to --log-key (mode 0600), the verifier key to the same path with .pub
+appended: put that line in the auditors' trust file.
+
+The embedded ledger (the default) is a directory, --ledger DIR. With
+--backend trillian, init creates and initialises a new tree on the Trillian
+log server at --trillian-addr, signs its first (empty) checkpoint, and prints
+the ledger URL every other command takes: --ledger trillian://HOST:PORT/TREE_ID.
+keytrail keeps its state for the tree (the last checkpoint it signed) in
+--state DIR, by default under $XDG_STATE_HOME/keytrail/trillian/.
+--trillian-tls or --trillian-ca FILE connect over TLS (the URL then carries
+tls=1 or ca=FILE); without them the connection is plaintext.`,
+		Example: `  keytrail log init --origin example.com/custody-log --log-key log.key --ledger ./keytrail-log
+  keytrail log init --origin example.com/custody-log --log-key log.key \
+      --backend trillian --trillian-addr trillian.internal:8090`,
+		Args: cli.ExactArgs(0, "none"),
 		RunE: func(c *cobra.Command, _ []string) error {
 			if origin == "" || keyOut == "" {
 				return cli.Usage("--origin and --log-key are required")
 			}
+			switch backend {
+			case ledgeropen.Embedded:
+				if trillianAddr != "" || state != "" || trillianCA != "" || trillianTLS {
+					return cli.Usage("--trillian-addr, --trillian-tls, --trillian-ca and --state need --backend trillian")
+				}
+				if _, err := os.Stat(filepath.Join(lf.ledger, "checkpoint")); err == nil {
+					return cli.Usage("%s already holds a log", lf.ledger)
+				}
+			case ledgeropen.Trillian:
+				if trillianAddr == "" {
+					return cli.Usage("--backend trillian needs --trillian-addr HOST:PORT")
+				}
+				if c.Flags().Changed("ledger") {
+					return cli.Usage("--ledger names an existing ledger; with --backend trillian, init creates the tree and prints its URL")
+				}
+				if _, err := ledgeropen.Parse("trillian://" + trillianAddr + "/1"); err != nil {
+					return cli.Usage("--trillian-addr %q: want HOST:PORT", trillianAddr)
+				}
+			default:
+				return cli.Usage("--backend %q: want embedded or trillian", backend)
+			}
 			if _, err := os.Stat(keyOut); err == nil {
 				return cli.Usage("%s exists; refusing to overwrite a log key", keyOut)
-			}
-			if _, err := os.Stat(filepath.Join(lf.ledger, "checkpoint")); err == nil {
-				return cli.Usage("%s already holds a log", lf.ledger)
 			}
 			skey, vkey, err := note.GenerateKey(rand.Reader, origin)
 			if err != nil {
 				return cli.Usage("origin %q: %v", origin, err)
+			}
+			if backend == ledgeropen.Trillian {
+				ctx, cancel := context.WithTimeout(c.Context(), time.Minute)
+				defer cancel()
+				spec := ledgeropen.Spec{Backend: ledgeropen.Trillian, Addr: trillianAddr, State: state, TLS: trillianTLS || trillianCA != "", CAFile: trillianCA}
+				dial, err := ledgeropen.DialOptions(spec)
+				if err != nil {
+					return cli.Input(trillianCA, err, "")
+				}
+				id, err := trillian.CreateTree(ctx, trillianAddr, origin, dial...)
+				if err != nil {
+					return cli.Input(trillianAddr, err, "is a Trillian log server (with its admin API) listening there?")
+				}
+				spec.TreeID = id
+				if spec.State == "" {
+					spec.State = ledgeropen.DefaultStateDir(trillianAddr, id)
+				}
+				lf.ledger = spec.String()
 			}
 			if err := writeFileAtomic(keyOut, []byte(skey+"\n"), 0o600); err != nil {
 				return err
@@ -117,12 +173,20 @@ the same path with .pub appended: put that line in the auditors' trust file.`,
 				return err
 			}
 			fmt.Fprintf(c.OutOrStdout(), "ledger: %s\nlog key: %s\nverifier key: %s\n", lf.ledger, keyOut, vkey)
+			if backend == ledgeropen.Trillian {
+				fmt.Fprintf(c.OutOrStdout(), "use: --ledger %s\n", lf.ledger)
+			}
 			return nil
 		},
 	}
 	lf.register(c, false)
 	c.Flags().StringVar(&origin, "origin", "", "the log's origin, e.g. example.com/custody-log (required)")
 	c.Flags().StringVar(&keyOut, "log-key", "", "where to write the log's private key (required)")
+	c.Flags().StringVar(&backend, "backend", ledgeropen.Embedded, "embedded (a directory) or trillian (a new tree on a Trillian log server)")
+	c.Flags().StringVar(&trillianAddr, "trillian-addr", "", "the Trillian log server's gRPC address, HOST:PORT (with --backend trillian)")
+	c.Flags().BoolVar(&trillianTLS, "trillian-tls", false, "connect to Trillian over TLS, checking its certificate against the system's roots")
+	c.Flags().StringVar(&trillianCA, "trillian-ca", "", "connect to Trillian over TLS, checking its certificate against the PEM CA certificates in this file")
+	c.Flags().StringVar(&state, "state", "", "keytrail's state directory for the new Trillian tree (default under $XDG_STATE_HOME/keytrail/trillian)")
 	return c
 }
 

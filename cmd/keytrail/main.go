@@ -43,9 +43,7 @@ Exit status: 0 ok or verified, 1 verification failed, 2 usage error or unreadabl
 		return cli.Silent(cli.ExitUsage)
 	}
 	root.AddCommand(demoCommand(), logCommand(), bundleCommand(), cli.VerifyCommand("keytrail"))
-	root.AddCommand(witnessCommand())
-	root.AddCommand(eventCommand())
-	root.AddCommand(collectCommand())
+	root.AddCommand(witnessCommand(), eventCommand(), serveCommand(), collectCommand())
 	return root
 }
 

@@ -9,13 +9,16 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/keytrail/keytrail/cmd/internal/cli"
 	"github.com/keytrail/keytrail/collectors/tpm"
 	"github.com/keytrail/keytrail/evidence"
+	"github.com/keytrail/keytrail/internal/ingesttest"
 	"github.com/keytrail/keytrail/internal/strictjson"
 )
 
@@ -48,9 +51,12 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"exits":  cmdExits,
-			"tamper": cmdTamper,
-			"unpack": cmdUnpack,
+			"exits":         cmdExits,
+			"tamper":        cmdTamper,
+			"unpack":        cmdUnpack,
+			"tamper-file":   cmdTamperFile,
+			"ingestfixture": cmdIngestFixture,
+			"waitaddr":      cmdWaitAddr,
 		},
 	})
 }
@@ -148,4 +154,62 @@ func cmdUnpack(ts *testscript.TestScript, neg bool, args []string) {
 	rot, err := strictjson.Marshal(b.Rotation)
 	ts.Check(err)
 	ts.Check(os.WriteFile(filepath.Join(dir, "rotation.json"), rot, 0o644))
+}
+
+// ingestfixture DIR N writes a collector fixture to DIR (trust.json, log.key,
+// log.key.pub, receipts.pem, operator.pem), N signed receipts r0.json ...
+// by the enrolled collector, and stranger.json signed by an unknown key.
+func cmdIngestFixture(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: ingestfixture DIR N")
+	}
+	dir := ts.MkAbs(args[0])
+	n, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	ts.Check(os.MkdirAll(dir, 0o755))
+	fx, err := ingesttest.New()
+	ts.Check(err)
+	ts.Check(fx.Write(dir))
+	ctx := context.Background()
+	for i := range n {
+		e, err := fx.Receipt(ctx, nil, "script", i)
+		ts.Check(err)
+		ts.Check(os.WriteFile(filepath.Join(dir, fmt.Sprintf("r%d.json", i)), e, 0o644))
+	}
+	e, err := fx.Receipt(ctx, fx.Stranger, "script", 0)
+	ts.Check(err)
+	ts.Check(os.WriteFile(filepath.Join(dir, "stranger.json"), e, 0o644))
+}
+
+// waitaddr FILE VAR waits (up to 30s) for keytrail serve --addr-file FILE and
+// sets VAR to the server's URL.
+func cmdWaitAddr(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: waitaddr FILE VAR")
+	}
+	p := ts.MkAbs(args[0])
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if b, err := os.ReadFile(p); err == nil && strings.HasSuffix(string(b), "\n") {
+			ts.Setenv(args[1], "http://"+strings.TrimSpace(string(b)))
+			return
+		}
+	}
+	ts.Fatalf("no address in %s after 30s", args[0])
+}
+
+// tamper-file FILE OFFSET flips the low bit of the byte at OFFSET in FILE.
+func cmdTamperFile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: tamper-file FILE OFFSET")
+	}
+	p := ts.MkAbs(args[0])
+	b, err := os.ReadFile(p)
+	ts.Check(err)
+	off, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	if off >= len(b) {
+		ts.Fatalf("tamper-file: %s has %d bytes", args[0], len(b))
+	}
+	b[off] ^= 1
+	ts.Check(os.WriteFile(p, b, 0o644))
 }

@@ -10,10 +10,12 @@
 //	tile/...            hash tiles and entry bundles (tile/entries/...), as tlog-tiles specifies
 //	.state/...          Tessera's private state and lock files
 //	.keytrail/keyindex  keytrail's key index, a cache derived from the log alone
+//	.keytrail/leafhashes  the leaf-hash map of exactly-once appends, also a cache
+//	.keytrail/writer.lock the writer's lock file
 //
 // Each leaf is the exact bytes of one entry, hashed as RFC 6962 specifies. Every
-// file but the key index is written by Tessera; the key index lives under
-// .keytrail/, a name tlog-tiles and Tessera do not use.
+// file but keytrail's caches is written by Tessera; they live under .keytrail/,
+// a name tlog-tiles and Tessera do not use.
 //
 // # Writers and readers
 //
@@ -24,10 +26,60 @@
 // open in a process; writers in several processes take turns through Tessera's
 // file locks.
 //
+// A writer holds an exclusive lock (.keytrail/writer.lock) from Open to Close;
+// a second writer process waits in Open, within its context, for the first to
+// close. One writer at a time is what makes appends exactly-once.
+//
 // Open without a signer reads only: it takes no lock and starts no background
 // job, so any number of readers, in this process or others, can serve
 // checkpoints, entries and proofs while a writer appends. Every read is bounded
 // by the latest published checkpoint; anything beyond it is [ledger.ErrOutOfRange].
+//
+// # Exactly-once appends
+//
+// Append of a byte-identical entry returns the original index and adds no leaf,
+// and concurrent identical Appends produce one leaf. keytrail enforces this
+// itself (Tessera's antispam is best-effort by design) with two parts:
+//
+//   - a map from the RFC 6962 leaf hash of every entry in the log to the first
+//     index holding it, kept in memory and on disk in .keytrail/leafhashes (the
+//     i-th 32-byte record is the leaf hash of entry i; the file is a cache,
+//     derived from the log alone, like the key index);
+//   - in-process coalescing: while one Append of an entry is being sequenced,
+//     identical Appends wait for it and return its index.
+//
+// Open, before it accepts any Append, takes the writer lock, reads Tessera's
+// integrated tree size, waits until a published checkpoint covers the whole tree,
+// and brings the map up to that checkpoint, reading any entries the file lacks
+// from the log. The hashes, file and log together, must reproduce the
+// checkpoint's root, or the file is discarded and the map rebuilt from the log
+// alone; a log whose entries miss its checkpoint's root fails with ErrCorrupt.
+// Each Append records its entry's hash in memory as soon as Tessera sequences it,
+// and the file is extended, in index order, as checkpoints cover entries.
+//
+// The crash windows, and why none breaks exactly-once:
+//
+//   - Entry integrated and published, but its hash not yet in the file (a crash
+//     after Tessera's write, before the map's): the next Open reads the entry
+//     from the log while catching up, before accepting appends.
+//   - Entry sequenced and integrated by Tessera, but no published checkpoint
+//     covers it and its Append was never acknowledged (a crash in between): it is
+//     in the tree, so the next Open waits for Tessera to publish a checkpoint of
+//     the whole tree and maps it. A retried Append of it returns its index.
+//   - Entry queued but not sequenced (a crash before Tessera's batch was
+//     written): it is not in the log; a retried Append adds it once.
+//   - The file torn or corrupt after a crash (it is written without fsync, being
+//     a cache): a trailing partial record is dropped, and any other damage makes
+//     the root check fail and the map be rebuilt from the log.
+//   - A Tessera Add that fails after all having sequenced its entry: the entry's
+//     hash is read from the log when the file is extended past it; until a
+//     checkpoint covers it, an identical Append may add a second copy. Tessera's
+//     POSIX driver does not fail a batch after writing its tree state.
+//
+// The map costs memory for every entry (a 32-byte hash and an index, plus Go's
+// map overhead), and Open reads the file and recomputes the root from it once.
+// Entries that were already duplicated in a log written before this rule keep
+// their copies; Append returns the first.
 //
 // # Trust
 //
@@ -158,6 +210,8 @@ type Log struct {
 	awaiter  *awaiter
 	slots    chan struct{}
 	release  func()
+	dedup    *dedup
+	lock     *os.File // the writer lock (see lockWriter)
 
 	mu       sync.RWMutex // guards closed and inflight.Add
 	closed   bool
@@ -246,6 +300,16 @@ func (l *Log) openWriter(ctx context.Context) (err error) {
 		return fmt.Errorf("posix: open %s: %w", l.dir, err)
 	}
 
+	lock, err := lockWriter(ctx, l.dir, l.logger)
+	if err != nil {
+		return fmt.Errorf("posix: open %s: %w", l.dir, err)
+	}
+	defer func() {
+		if err != nil {
+			lock.Close()
+		}
+	}()
+
 	driver, err := tposix.New(ctx, tposix.Config{Path: l.dir})
 	if err != nil {
 		return fmt.Errorf("posix: open %s: tessera storage: %w", l.dir, err)
@@ -258,17 +322,51 @@ func (l *Log) openWriter(ctx context.Context) (err error) {
 
 	// Tessera's background jobs live until Close, not until ctx ends.
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	appender, shutdown, _, err := tessera.NewAppender(bg, driver, opts)
+	appender, shutdown, reader, err := tessera.NewAppender(bg, driver, opts)
 	if err != nil {
 		cancel()
 		return fmt.Errorf("posix: open %s: tessera appender: %w", l.dir, err)
 	}
+	aw := newAwaiter(&l.cps, l.cfg.PollInterval, l.logger)
+	stop := func() {
+		_ = shutdown(context.WithoutCancel(ctx))
+		cancel()
+		aw.stop()
+	}
+
+	// Exactly-once: before accepting an append, the leaf-hash map must cover
+	// every entry in the tree, including any a crashed writer sequenced but no
+	// checkpoint covers yet. Tessera publishes a checkpoint of the whole tree
+	// within one CheckpointInterval; wait for it.
+	integrated, err := reader.IntegratedSize(ctx)
+	if err != nil {
+		stop()
+		return fmt.Errorf("posix: open %s: tree size: %w", l.dir, err)
+	}
+	if err := aw.await(ctx, integrated); err != nil {
+		stop()
+		return fmt.Errorf("posix: open %s: waiting for a checkpoint of all %d entries: %w", l.dir, integrated, err)
+	}
+	cp, err := l.cps.latest()
+	if err != nil {
+		stop()
+		return fmt.Errorf("posix: open %s: %w", l.dir, err)
+	}
+	dd := newDedup(l.dir, l.logger)
+	if err := dd.load(ctx, cp, l.files); err != nil {
+		stop()
+		dd.close()
+		return fmt.Errorf("posix: open %s: %w", l.dir, err)
+	}
+
 	l.add = appender.Add
 	l.shutdown = shutdown
 	l.cancel = cancel
 	l.release = release
+	l.lock = lock
+	l.dedup = dd
 	l.slots = make(chan struct{}, l.cfg.MaxOutstanding)
-	l.awaiter = newAwaiter(&l.cps, l.cfg.PollInterval, l.logger)
+	l.awaiter = aw
 	l.logger.InfoContext(ctx, "opened ledger for appending", slog.String("origin", l.cfg.Signer.Name()))
 	return nil
 }
@@ -320,6 +418,10 @@ func (l *Log) enter() error {
 // covers it. Entries longer than MaxEntrySize are rejected. Append does not
 // retain entry, but the caller must not modify it until Append returns.
 //
+// Appends are exactly-once: if the log already holds a byte-identical entry,
+// Append returns the index of its first copy and adds nothing; concurrent
+// identical Appends add one leaf and all return its index. See the package doc.
+//
 // If ctx is done before Append starts, nothing is appended. If it ends while
 // Append waits, Append returns ctx's error, but the entry may still be appended.
 // ctx is not consulted while Tessera writes the entry's batch, which takes
@@ -339,6 +441,28 @@ func (l *Log) Append(ctx context.Context, entry []byte) (uint64, error) {
 	}
 	defer l.inflight.Done()
 
+	h := hashLeaf(entry)
+	idx, found, err := l.dedup.begin(ctx, h)
+	if err != nil {
+		return 0, fmt.Errorf("posix: append to %s: waiting for an identical append: %w", l.dir, err)
+	}
+	if !found {
+		idx, err = l.sequence(ctx, entry)
+		l.dedup.end(h, idx, err)
+		if err != nil {
+			return 0, err
+		}
+	}
+	if err := l.awaiter.await(ctx, idx+1); err != nil {
+		return 0, fmt.Errorf("posix: append to %s: entry %d sequenced, waiting for a checkpoint to cover it: %w", l.dir, idx, err)
+	}
+	l.dedup.advance(ctx, l.awaiter.size.Load(), l.files)
+	return idx, nil
+}
+
+// sequence hands entry to Tessera and returns its index once it is sequenced
+// and integrated (not yet covered by a published checkpoint).
+func (l *Log) sequence(ctx context.Context, entry []byte) (uint64, error) {
 	select {
 	case l.slots <- struct{}{}:
 	case <-ctx.Done():
@@ -354,9 +478,6 @@ func (l *Log) Append(ctx context.Context, entry []byte) (uint64, error) {
 			return 0, fmt.Errorf("posix: append to %s: %w (%v)", l.dir, ledger.ErrClosed, err)
 		}
 		return 0, fmt.Errorf("posix: append to %s: sequencing: %w", l.dir, err)
-	}
-	if err := l.awaiter.await(ctx, idx.Index+1); err != nil {
-		return 0, fmt.Errorf("posix: append to %s: entry %d sequenced, waiting for a checkpoint to cover it: %w", l.dir, idx.Index, err)
 	}
 	return idx.Index, nil
 }
@@ -452,6 +573,34 @@ func (l *Log) Entry(ctx context.Context, index uint64) ([]byte, error) {
 	return bytes.Clone(bundle.Entries[index%layout.EntryBundleWidth]), nil
 }
 
+// Entries returns the exact bytes of leaves [start, start+n), all below the
+// latest checkpoint's size, reading each entry bundle once.
+func (l *Log) Entries(ctx context.Context, start, n uint64) ([][]byte, error) {
+	if err := l.enter(); err != nil {
+		return nil, err
+	}
+	defer l.inflight.Done()
+	what := fmt.Sprintf("entries [%d, %d)", start, start+n)
+	cp, err := l.cps.latest()
+	if err != nil {
+		return nil, fmt.Errorf("posix: %s of %s: %w", what, l.dir, err)
+	}
+	if start+n < start || start+n > cp.Size {
+		return nil, fmt.Errorf("posix: %s of %s: checkpoint has size %d: %w", what, l.dir, cp.Size, ledger.ErrOutOfRange)
+	}
+	out := make([][]byte, 0, n)
+	for ri := range layout.Range(start, n, cp.Size) {
+		b, err := l.files.entryBundle(ctx, ri.Index, cp.Size)
+		if err != nil {
+			return nil, fmt.Errorf("posix: %s: %w", what, err)
+		}
+		for _, e := range b.Entries[ri.First : ri.First+ri.N] {
+			out = append(out, bytes.Clone(e))
+		}
+	}
+	return out, nil
+}
+
 // checkSize fails with ledger.ErrOutOfRange if size exceeds the latest checkpoint.
 func (l *Log) checkSize(what string, size uint64) error {
 	cp, err := l.cps.latest()
@@ -506,6 +655,10 @@ func (l *Log) Close(ctx context.Context) error {
 	if l.cancel != nil {
 		l.cancel()
 		l.awaiter.stop()
+		if err := l.dedup.close(); err != nil {
+			errs = append(errs, fmt.Errorf("posix: close %s: leaf-hash map: %w", l.dir, err))
+		}
+		l.lock.Close()
 		l.release()
 		l.logger.InfoContext(ctx, "closed ledger")
 	}

@@ -1,0 +1,549 @@
+// Package server is keytrail's ingestion server (keytrail serve): the HTTP API
+// of docs/api.md on top of a ledger.Log.
+//
+// Collectors POST signed DSSE envelopes to /v1/entries. An envelope is logged
+// only if its one signature is by a collector (or principal) of the trust file
+// allowed to sign its predicate type, the same rules the offline verifier
+// applies (verify.Trust.AuthenticateRecord); only then is its payload parsed.
+// The answer, each entry's index and a checkpoint covering it, is sent only
+// once the ledger has durably integrated the entries. Submitting the same
+// envelope again returns the index it was first given: the ledger's guarantee,
+// plus a singleflight here so that concurrent identical submissions make one
+// append.
+//
+// Readers get the log through the C2SP tlog-tiles paths (/checkpoint,
+// /tile/...), served from the embedded ledger's directory, and through
+// /v1/proofs and /v1/bundles.
+//
+// The server never dereferences a URL found in a submission (ATTACKS.md 31):
+// it makes no outgoing connection at all.
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/keytrail/keytrail/evidence"
+	"github.com/keytrail/keytrail/ingest"
+	"github.com/keytrail/keytrail/internal/checkpoint"
+	"github.com/keytrail/keytrail/internal/strictjson"
+	"github.com/keytrail/keytrail/ledger"
+	"github.com/keytrail/keytrail/verify"
+)
+
+// Defaults of the Config fields left zero.
+const (
+	DefaultMaxInflightEntries = 32768
+	DefaultMaxRequests        = 1024
+	DefaultMaxInflightBytes   = 256 << 20
+	DefaultReadHeaderTimeout  = 5 * time.Second
+	DefaultBodyTimeout        = 30 * time.Second
+	DefaultAppendTimeout      = 60 * time.Second
+	DefaultIdleTimeout        = 120 * time.Second
+	DefaultDrainTimeout       = 30 * time.Second
+	DefaultRetryAfter         = time.Second
+)
+
+// Config configures New. Log and Trust are required.
+type Config struct {
+	// Log is the ledger entries are appended to and read from. Required; it
+	// must have been opened for appending.
+	Log ledger.Log
+
+	// Trust is the trust file whose collectors (and principals) may submit.
+	// Required.
+	Trust *verify.Trust
+
+	// TilesDir, if set, is the embedded ledger's tlog-tiles directory: the
+	// /tile/... paths are served from it. Empty for ledgers without one
+	// (Trillian); /tile/... then answers 404.
+	TilesDir string
+
+	// MaxBodyBytes bounds a request body; larger bodies get 413.
+	// Default: ingest.DefaultMaxBodyBytes (1 MiB).
+	MaxBodyBytes int64
+
+	// MaxInflightEntries bounds the entries being verified or appended at once,
+	// over all requests; a submission that would exceed it gets 503 with
+	// Retry-After. It bounds the memory held by submissions.
+	// Default: DefaultMaxInflightEntries.
+	MaxInflightEntries int
+
+	// MaxInflightBytes bounds the memory held by submissions being handled:
+	// each reserves twice its body (the body and the logged copies of its
+	// envelopes) before reading it, MaxBodyBytes if its length is not
+	// announced; beyond it, 503 with Retry-After.
+	// Default: DefaultMaxInflightBytes (256 MiB).
+	MaxInflightBytes int64
+
+	// MaxRequests bounds the requests handled at once (of every kind); beyond
+	// it, 503 with Retry-After. Default: DefaultMaxRequests.
+	MaxRequests int
+
+	// ReadHeaderTimeout bounds reading a request's headers.
+	// Default: DefaultReadHeaderTimeout (5s).
+	ReadHeaderTimeout time.Duration
+
+	// BodyTimeout bounds reading a request's body, from the end of its headers.
+	// Default: DefaultBodyTimeout (30s).
+	BodyTimeout time.Duration
+
+	// AppendTimeout bounds waiting for the ledger to integrate a submission.
+	// Default: DefaultAppendTimeout (60s).
+	AppendTimeout time.Duration
+
+	// DrainTimeout bounds the graceful shutdown of Serve: how long in-flight
+	// requests may take to finish once its context ends.
+	// Default: DefaultDrainTimeout (30s).
+	DrainTimeout time.Duration
+
+	// RetryAfter is what 503 answers put in Retry-After (whole seconds).
+	// Default: DefaultRetryAfter (1s).
+	RetryAfter time.Duration
+
+	// TLS, if set, serves HTTPS. If it asks for client certificates
+	// (ClientAuth), a submission over a connection that presented one is
+	// accepted only if the certificate names the envelope's signer (see
+	// ClientIdentities); with tls.RequireAndVerifyClientCert every submitter
+	// must present one.
+	TLS *tls.Config
+
+	// Bundles, if set, serves GET /v1/bundles/{rotation-id}.
+	Bundles *BundleConfig
+
+	// Logger receives the server's logs. Default: slog.Default().
+	Logger *slog.Logger
+}
+
+// Server serves the API. Create it with New.
+type Server struct {
+	cfg     Config
+	log     ledger.Log
+	trust   *verify.Trust
+	logger  *slog.Logger
+	m       *metrics
+	flight  singleflight.Group
+	reqs    chan struct{}
+	tiles   *tileServer
+	bundles *bundleServer
+	mux     *http.ServeMux
+
+	inflightBytes atomic.Int64
+
+	mu       sync.Mutex
+	draining bool
+}
+
+// New validates cfg and builds a server.
+func New(cfg Config) (*Server, error) {
+	if cfg.Log == nil {
+		return nil, errors.New("server: Config.Log is nil")
+	}
+	if cfg.Trust == nil {
+		return nil, errors.New("server: Config.Trust is nil")
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = ingest.DefaultMaxBodyBytes
+	}
+	if cfg.MaxInflightEntries <= 0 {
+		cfg.MaxInflightEntries = DefaultMaxInflightEntries
+	}
+	if cfg.MaxInflightBytes <= 0 {
+		cfg.MaxInflightBytes = DefaultMaxInflightBytes
+	}
+	if cfg.MaxRequests <= 0 {
+		cfg.MaxRequests = DefaultMaxRequests
+	}
+	if cfg.ReadHeaderTimeout <= 0 {
+		cfg.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	if cfg.BodyTimeout <= 0 {
+		cfg.BodyTimeout = DefaultBodyTimeout
+	}
+	if cfg.AppendTimeout <= 0 {
+		cfg.AppendTimeout = DefaultAppendTimeout
+	}
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = DefaultDrainTimeout
+	}
+	if cfg.RetryAfter <= 0 {
+		cfg.RetryAfter = DefaultRetryAfter
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{
+		cfg:    cfg,
+		log:    cfg.Log,
+		trust:  cfg.Trust,
+		logger: cfg.Logger.With(slog.String("component", "server")),
+		m:      newMetrics(),
+		reqs:   make(chan struct{}, cfg.MaxRequests),
+	}
+	if cfg.TilesDir != "" {
+		t, err := newTileServer(cfg.TilesDir)
+		if err != nil {
+			return nil, err
+		}
+		s.tiles = t
+	}
+	if cfg.Bundles != nil {
+		b, err := newBundleServer(*cfg.Bundles, cfg.Log)
+		if err != nil {
+			return nil, err
+		}
+		s.bundles = b
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+ingest.PathEntries, s.handleSubmit)
+	mux.HandleFunc("GET "+ingest.PathEntries+"/{index}", s.handleEntry)
+	mux.HandleFunc("GET "+ingest.PathCheckpoint, s.handleCheckpoint)
+	mux.HandleFunc("GET /tile/", s.handleTile)
+	mux.HandleFunc("GET "+ingest.PathInclusion, s.handleInclusion)
+	mux.HandleFunc("GET "+ingest.PathConsistency, s.handleConsistency)
+	mux.HandleFunc("GET "+ingest.PathBundles+"{id...}", s.handleBundle)
+	mux.HandleFunc("GET "+ingest.PathHealth, s.handleHealth)
+	mux.HandleFunc("GET "+ingest.PathMetrics, s.handleMetrics)
+	mux.HandleFunc(ingest.PathEntries, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", "POST")
+		s.fail(w, http.StatusMethodNotAllowed, ingest.ReasonMethod, r.Method+" "+ingest.PathEntries+": only POST", nil)
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.fail(w, http.StatusNotFound, ingest.ReasonNotFound, fmt.Sprintf("no such path %q (see docs/api.md)", r.URL.Path), nil)
+	})
+	s.mux = mux
+	return s, nil
+}
+
+// ServeHTTP limits concurrent requests, then routes.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	select {
+	case s.reqs <- struct{}{}:
+		defer func() { <-s.reqs }()
+	default:
+		s.fail(w, http.StatusServiceUnavailable, ingest.ReasonOverloaded, fmt.Sprintf("%d requests in progress", cap(s.reqs)), nil)
+		return
+	}
+	// A wrong method on a known path is a 405 from the mux; keep our JSON body.
+	s.mux.ServeHTTP(w, r)
+}
+
+// HTTPServer returns an http.Server for s with its timeouts set.
+func (s *Server) HTTPServer() *http.Server {
+	return &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		IdleTimeout:       DefaultIdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		TLSConfig:         s.cfg.TLS,
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+	}
+}
+
+// Serve answers requests on ln until ctx ends, then shuts down gracefully:
+// it stops accepting, lets in-flight requests finish (within DrainTimeout) and
+// returns. It does not close the ledger.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := s.HTTPServer()
+	errc := make(chan error, 1)
+	go func() {
+		if s.cfg.TLS != nil {
+			errc <- hs.ServeTLS(ln, "", "")
+		} else {
+			errc <- hs.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	s.draining = true
+	s.mu.Unlock()
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.DrainTimeout)
+	defer cancel()
+	s.logger.Info("shutting down: draining in-flight requests", slog.Duration("timeout", s.cfg.DrainTimeout))
+	if err := hs.Shutdown(dctx); err != nil {
+		return fmt.Errorf("server: shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func (s *Server) isDraining() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.draining
+}
+
+// fail writes an error answer and counts it.
+func (s *Server) fail(w http.ResponseWriter, status int, reason, msg string, entry *int) {
+	s.m.reject(reason)
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", strconv.Itoa(int((s.cfg.RetryAfter+time.Second-1)/time.Second)))
+	}
+	body, _ := strictjson.Marshal(&ingest.Error{Status: status, Reason: reason, Message: msg, Entry: entry})
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	w.Write(append(body, '\n'))
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	body, err := strictjson.Marshal(v)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Write(append(body, '\n'))
+}
+
+// statusOf maps an authentication error to its answer.
+func statusOf(err error) (int, string) {
+	switch {
+	case errors.Is(err, evidence.ErrBadSignature), errors.Is(err, evidence.ErrKeyIDMismatch):
+		return http.StatusUnauthorized, ingest.ReasonBadSignature
+	case errors.Is(err, evidence.ErrUnknownSigner):
+		return http.StatusForbidden, ingest.ReasonUnknownKey
+	case errors.Is(err, verify.ErrNotAllowed):
+		return http.StatusForbidden, ingest.ReasonNotAllowed
+	default:
+		return http.StatusBadRequest, ingest.ReasonMalformed
+	}
+}
+
+// checked is one authenticated submission.
+type checked struct {
+	entry  []byte // canonical envelope bytes
+	signer string
+}
+
+// authenticate checks every envelope, in parallel; the first failure (by
+// position) wins.
+func (s *Server) authenticate(r *http.Request, raws [][]byte) ([]checked, int, error) {
+	out := make([]checked, len(raws))
+	errs := make([]error, len(raws))
+	workers := min(runtime.GOMAXPROCS(0), len(raws))
+	var next sync.Mutex
+	i := 0
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				next.Lock()
+				j := i
+				i++
+				next.Unlock()
+				if j >= len(raws) {
+					return
+				}
+				out[j], errs[j] = s.authenticateOne(r, raws[j])
+			}
+		})
+	}
+	wg.Wait()
+	for j, err := range errs {
+		if err != nil {
+			return nil, j, err
+		}
+	}
+	return out, -1, nil
+}
+
+// errIdentity: the mTLS client certificate does not name the signer.
+var errIdentity = errors.New("client certificate does not name the envelope's signer")
+
+func (s *Server) authenticateOne(r *http.Request, raw []byte) (checked, error) {
+	// Decoded once: the canonical bytes are what is logged, the decoded
+	// envelope what is verified (the same value: Canonical's fixed point).
+	env, err := evidence.ParseEnvelope(raw, evidence.MaxRecordBytes)
+	if err != nil {
+		return checked{}, err
+	}
+	entry, err := strictjson.Marshal(env)
+	if err != nil {
+		return checked{}, err
+	}
+	if len(entry) > evidence.MaxRecordBytes {
+		return checked{}, fmt.Errorf("%w: envelope of %d bytes, limit %d", evidence.ErrMalformed, len(entry), evidence.MaxRecordBytes)
+	}
+	h, _, _, err := s.trust.AuthenticateEnvelope(env)
+	if err != nil {
+		return checked{}, err
+	}
+	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+		ids := ClientIdentities(r.TLS.PeerCertificates[0])
+		found := false
+		for _, id := range ids {
+			found = found || id == h.ID
+		}
+		if !found {
+			return checked{}, fmt.Errorf("%w: signed by %s %q, certificate names %q", errIdentity, h.Kind, h.ID, ids)
+		}
+	}
+	return checked{entry: entry, signer: h.ID}, nil
+}
+
+func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	if s.isDraining() {
+		s.fail(w, http.StatusServiceUnavailable, ingest.ReasonUnavailable, "the server is shutting down", nil)
+		return
+	}
+	if r.ContentLength > s.cfg.MaxBodyBytes {
+		s.fail(w, http.StatusRequestEntityTooLarge, ingest.ReasonTooLarge, fmt.Sprintf("body of %d bytes, limit %d", r.ContentLength, s.cfg.MaxBodyBytes), nil)
+		return
+	}
+	reserve := s.cfg.MaxBodyBytes
+	if r.ContentLength >= 0 {
+		reserve = r.ContentLength
+	}
+	reserve *= 2
+	if s.inflightBytes.Add(reserve) > s.cfg.MaxInflightBytes {
+		s.inflightBytes.Add(-reserve)
+		s.fail(w, http.StatusServiceUnavailable, ingest.ReasonOverloaded, fmt.Sprintf("more than %d bytes of submissions in progress", s.cfg.MaxInflightBytes), nil)
+		return
+	}
+	defer func() { s.inflightBytes.Add(-reserve) }()
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout))
+	body, err := readBody(w, r, s.cfg.MaxBodyBytes)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			s.fail(w, http.StatusRequestEntityTooLarge, ingest.ReasonTooLarge, fmt.Sprintf("body over the limit of %d bytes", s.cfg.MaxBodyBytes), nil)
+			return
+		}
+		s.fail(w, http.StatusBadRequest, ingest.ReasonMalformed, fmt.Sprintf("reading the body: %v", err), nil)
+		return
+	}
+	raws, err := ingest.ParseSubmission(body, int(s.cfg.MaxBodyBytes))
+	if err != nil {
+		s.fail(w, http.StatusBadRequest, ingest.ReasonMalformed, err.Error(), nil)
+		return
+	}
+	n := int64(len(raws))
+	if s.m.inflight.Add(n) > int64(s.cfg.MaxInflightEntries) {
+		s.m.inflight.Add(-n)
+		s.fail(w, http.StatusServiceUnavailable, ingest.ReasonOverloaded, fmt.Sprintf("more than %d entries in progress", s.cfg.MaxInflightEntries), nil)
+		return
+	}
+	defer s.m.inflight.Add(-n)
+
+	entries, at, err := s.authenticate(r, raws)
+	if err != nil {
+		status, reason := statusOf(err)
+		if errors.Is(err, errIdentity) {
+			status, reason = http.StatusForbidden, ingest.ReasonIdentity
+		}
+		var pos *int
+		if len(raws) != 1 || !bytes.Equal(raws[0], body) { // a batch: name the envelope
+			pos = &at
+		}
+		s.fail(w, status, reason, err.Error(), pos)
+		return
+	}
+	res, err := s.appendAll(r.Context(), entries)
+	if err != nil {
+		if errors.Is(err, ledger.ErrClosed) {
+			s.fail(w, http.StatusServiceUnavailable, ingest.ReasonUnavailable, "the ledger is closed: the server is shutting down", nil)
+			return
+		}
+		s.logger.Error("append failed", slog.Any("err", err))
+		s.fail(w, http.StatusServiceUnavailable, ingest.ReasonUnavailable, "the ledger did not acknowledge the entries; submit them again", nil)
+		return
+	}
+	// The answer must not wait forever on a client that stopped reading.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.cfg.BodyTimeout))
+	s.m.appended.Add(uint64(len(entries)))
+	s.m.requests.Add(1)
+	s.m.submitLat.observe(time.Since(start))
+	writeJSON(w, res)
+}
+
+// readBody reads at most limit bytes of r's body.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	rd := http.MaxBytesReader(w, r.Body, limit)
+	if r.ContentLength <= 0 {
+		return io.ReadAll(rd)
+	}
+	// One allocation of the announced size (at most limit, checked before).
+	var buf bytes.Buffer
+	buf.Grow(int(r.ContentLength) + 1)
+	_, err := buf.ReadFrom(rd)
+	return buf.Bytes(), err
+}
+
+// appendAll appends every entry, concurrently, and returns once all are
+// acknowledged, with a checkpoint covering them.
+func (s *Server) appendAll(ctx context.Context, entries []checked) (*ingest.SubmitResponse, error) {
+	// The append outlives a client that goes away: once started it completes,
+	// so that an entry is never left half-acknowledged by our side.
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.AppendTimeout)
+	defer cancel()
+	res := &ingest.SubmitResponse{Entries: make([]ingest.Submitted, len(entries))}
+	errs := make([]error, len(entries))
+	var wg sync.WaitGroup
+	for i, e := range entries {
+		wg.Go(func() {
+			lh := leafHash(e.entry)
+			v, err, _ := s.flight.Do(string(lh), func() (any, error) {
+				t := time.Now()
+				idx, err := s.log.Append(actx, e.entry)
+				if err == nil {
+					s.m.appendLat.observe(time.Since(t))
+				}
+				return idx, err
+			})
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			res.Entries[i] = ingest.Submitted{Index: v.(uint64), LeafHash: lh}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	var maxIdx uint64
+	for _, e := range res.Entries {
+		maxIdx = max(maxIdx, e.Index)
+	}
+	// The ledger publishes a checkpoint covering each entry before Append
+	// returns; the latest one covers them all. Check rather than assume.
+	for range 3 {
+		cp, err := s.log.Checkpoint(actx)
+		if err != nil {
+			return nil, err
+		}
+		c, err := checkpoint.ParseUnverified(cp)
+		if err != nil {
+			return nil, fmt.Errorf("ledger checkpoint: %w", err)
+		}
+		if c.Size > maxIdx {
+			res.Checkpoint = string(cp)
+			return res, nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return nil, fmt.Errorf("ledger acknowledged entry %d but its latest checkpoint does not cover it", maxIdx)
+}

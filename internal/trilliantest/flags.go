@@ -1,0 +1,5 @@
+package trilliantest
+
+import "flag"
+
+func flagSet() *flag.FlagSet { return flag.NewFlagSet("klog", flag.ContinueOnError) }
