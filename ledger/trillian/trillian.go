@@ -936,7 +936,7 @@ func lockWriter(ctx context.Context, dir string, logger *slog.Logger) (*os.File,
 		}
 		if !logged {
 			logged = true
-			logger.InfoContext(ctx, "waiting for another writer to close", slog.String("lock", p))
+			logger.WarnContext(ctx, "waiting for another writer to close (it holds the writer lock)", slog.String("lock", p))
 		}
 		select {
 		case <-ctx.Done():
