@@ -963,6 +963,14 @@ func CreateTree(ctx context.Context, addr, displayName string, opts ...grpc.Dial
 		return 0, fmt.Errorf("trillian: create tree at %s: %w", addr, err)
 	}
 	defer conn.Close()
+	// CreateAndInitTree retries an unavailable server until ctx ends; fail
+	// fast instead when nothing answers (wrong address, TLS mismatch).
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	_, err = tpb.NewTrillianAdminClient(conn).GetTree(pctx, &tpb.GetTreeRequest{TreeId: 1})
+	cancel()
+	if c := status.Code(err); c == codes.Unavailable || c == codes.DeadlineExceeded || c == codes.Unimplemented {
+		return 0, fmt.Errorf("trillian: create tree at %s: %w", addr, err)
+	}
 	tree, err := tclient.CreateAndInitTree(ctx, &tpb.CreateTreeRequest{Tree: &tpb.Tree{
 		TreeState:       tpb.TreeState_ACTIVE,
 		TreeType:        tpb.TreeType_LOG,
