@@ -16,6 +16,8 @@
 // transient errors (a database restart, an unavailable server) until ctx ends;
 // being idempotent, a retry never adds a second leaf.
 //
+// Entries are 1 to MaxEntrySize bytes: Trillian refuses empty leaves.
+//
 // # Checkpoints
 //
 // Trillian's log roots are not signed. keytrail signs a checkpoint (origin and
