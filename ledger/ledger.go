@@ -4,7 +4,8 @@
 // RFC 6962 Merkle tree, and publishes C2SP signed-note checkpoints
 // (https://c2sp.org/tlog-checkpoint) that commit to the tree. Backends live in
 // sibling packages: ledger/posix is the embedded default (Tessera's POSIX storage,
-// a C2SP tlog-tiles directory).
+// a C2SP tlog-tiles directory), ledger/trillian keeps the log in a Trillian log
+// server; ledger/open opens either from a --ledger value.
 //
 // The contract, for every backend:
 //   - Append returns an index only once the entry is durably sequenced, integrated
@@ -17,6 +18,12 @@
 //   - Proofs and entries are returned for any tree size up to the latest checkpoint;
 //     requests beyond it fail with ErrOutOfRange.
 //   - KeyIndex is a cache derived from the log alone: it can be deleted and rebuilt.
+//   - Entries are at most 65,535 bytes (tlog-tiles' limit, so that every log can
+//     be exported as tiles); a backend may refuse empty ones (Trillian does).
+//     keytrail's entries, DSSE envelopes, are never empty.
+//
+// ledger/ledgertest is this contract as a conformance suite; every backend's
+// tests run it (ledger/posix, and ledger/trillian on PostgreSQL and MariaDB).
 package ledger
 
 import (

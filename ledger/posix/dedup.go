@@ -368,7 +368,7 @@ func lockWriter(ctx context.Context, dir string, logger *slog.Logger) (*os.File,
 		}
 		if !logged {
 			logged = true
-			logger.InfoContext(ctx, "waiting for another process to stop appending", slog.String("lock", p))
+			logger.WarnContext(ctx, "waiting for another process to stop appending (it holds the writer lock)", slog.String("lock", p))
 		}
 		select {
 		case <-ctx.Done():

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -18,7 +19,9 @@ import (
 	"github.com/google/trillian/types"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/keytrail/keytrail/internal/tiles"
 	"github.com/keytrail/keytrail/internal/trilliantest"
+	"github.com/keytrail/keytrail/ledger/export"
 	"github.com/keytrail/keytrail/ledger/ledgertest"
 	"github.com/keytrail/keytrail/ledger/trillian"
 )
@@ -215,6 +218,17 @@ func TestProofLatencyLarge(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("first KeyIndex (reads and indexes the whole log): %v, %d leaves name k7", time.Since(t2).Round(time.Millisecond), len(ids))
+
+	// The offline audit copy of the whole log, and proofs from it.
+	dir := filepath.Join(t.TempDir(), "tiles")
+	t3 := time.Now()
+	res, err := export.Tiles(ctx, l, dir, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("log export --tiles of %d entries: %v, %d files", res.Size, time.Since(t3).Round(time.Millisecond), res.Files)
+	r := tiles.NewReader(os.DirFS(dir))
+	measure("tiles InclusionProof (log prove)", 2000, func(i uint64) error { _, err := r.InclusionProof(i, cp.Size); return err })
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

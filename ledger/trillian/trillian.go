@@ -16,6 +16,8 @@
 // transient errors (a database restart, an unavailable server) until ctx ends;
 // being idempotent, a retry never adds a second leaf.
 //
+// Entries are 1 to MaxEntrySize bytes: Trillian refuses empty leaves.
+//
 // # Checkpoints
 //
 // Trillian's log roots are not signed. keytrail signs a checkpoint (origin and
@@ -936,7 +938,7 @@ func lockWriter(ctx context.Context, dir string, logger *slog.Logger) (*os.File,
 		}
 		if !logged {
 			logged = true
-			logger.InfoContext(ctx, "waiting for another writer to close", slog.String("lock", p))
+			logger.WarnContext(ctx, "waiting for another writer to close (it holds the writer lock)", slog.String("lock", p))
 		}
 		select {
 		case <-ctx.Done():
@@ -963,6 +965,14 @@ func CreateTree(ctx context.Context, addr, displayName string, opts ...grpc.Dial
 		return 0, fmt.Errorf("trillian: create tree at %s: %w", addr, err)
 	}
 	defer conn.Close()
+	// CreateAndInitTree retries an unavailable server until ctx ends; fail
+	// fast instead when nothing answers (wrong address, TLS mismatch).
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	_, err = tpb.NewTrillianAdminClient(conn).GetTree(pctx, &tpb.GetTreeRequest{TreeId: 1})
+	cancel()
+	if c := status.Code(err); c == codes.Unavailable || c == codes.DeadlineExceeded || c == codes.Unimplemented {
+		return 0, fmt.Errorf("trillian: create tree at %s: %w", addr, err)
+	}
 	tree, err := tclient.CreateAndInitTree(ctx, &tpb.CreateTreeRequest{Tree: &tpb.Tree{
 		TreeState:       tpb.TreeState_ACTIVE,
 		TreeType:        tpb.TreeType_LOG,
