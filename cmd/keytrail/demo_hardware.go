@@ -123,6 +123,7 @@ func (h demoHardware) newKey(ctx context.Context, p *scenario.Parties, label tim
 func (nk *demoKey) useHardware(ctx context.Context, pr *scenario.PolicyRotation, daily time.Time) error {
 	newKey := pr.Rotation.NewKey
 	var steps []scenario.Step
+	times := func(at time.Time) []time.Time { return []time.Time{at, daily} }
 	for _, s := range pr.Steps {
 		att, ok := s.Record.(*evidence.HSMAttestation)
 		if !ok || s.Key != newKey {
@@ -132,7 +133,7 @@ func (nk *demoKey) useHardware(ctx context.Context, pr *scenario.PolicyRotation,
 			steps = append(steps, s)
 			continue
 		}
-		for _, at := range []time.Time{att.RecordTime(), daily} {
+		for _, at := range times(att.RecordTime()) {
 			if nk.records == nil {
 				break
 			}
@@ -144,6 +145,7 @@ func (nk *demoKey) useHardware(ctx context.Context, pr *scenario.PolicyRotation,
 				steps = append(steps, scenario.Step{By: s.By, Key: r.key, Record: r.pred})
 			}
 		}
+		times = func(at time.Time) []time.Time { return []time.Time{at} } // one daily record
 	}
 	pr.Steps = steps
 	var claims []*evidence.ResidencyClaim
