@@ -26,44 +26,63 @@ import (
 
 func demoCommand() *cobra.Command {
 	var dir string
+	var hw demoHardware
 	c := &cobra.Command{
 		Use:   "demo --dir DIR",
 		Short: "Run one complete key rotation end to end, with no server and no install",
 		Long: `Run one complete key rotation end to end on the embedded ledger:
 
   1. create keys: the log's checkpoint key, the operator's bundle key, a rotation
-     service (collector), a requester and two approvers, an old and a new wallet key;
+     service (collector), a requester and two approvers, an old wallet key, and
+     the new wallet key inside hardware: in the in-process TPM 2.0 simulator
+     (no install), certified by its attestation key and verified as
+     tpm-certified; or, with --hsm and --module, in a PKCS #11 token such as
+     SoftHSM2, verified as self-reported (a keytrail built without cgo keeps
+     the new key in software);
   2. create an embedded ledger in DIR/log (a tlog-tiles directory);
   3. record and log the rotation: the old key's promotion 120 days ago, its
-     key-policy snapshot and signing receipts; request, create, HSM attestation,
-     policy snapshot and smoke-test signature of the new key, two approvals,
-     promote, disable, a break-glass with its quorum, the old key's scheduled
-     deletion and destruction after its retention (plus unrelated traffic);
-  4. log residency claims signed by a residency authority (the new key's HSM,
-     the old key's KMS region in the AWS European Sovereign Cloud, the log),
-     and write them to DIR/residency;
+     key-policy snapshot and signing receipts; request, create, the new key's
+     hardware records (TPM certification and PCR quote, or the token's
+     attributes with a proof of possession), policy snapshot and smoke-test
+     signature made by the new key where it lives, two approvals, promote,
+     disable, a break-glass with its quorum, the old key's scheduled deletion
+     and destruction after its retention (plus unrelated traffic), and today's
+     hardware record and policy snapshot of the new key;
+  4. log residency claims signed by a residency authority (the KMS region of
+     both keys' policies in the AWS European Sovereign Cloud, the log, and with
+     --hsm the token), and write them to DIR/residency;
   5. build and sign the bundle DIR/bundles/<rotation>.json;
   6. write DIR/trust.json and DIR/policy.yaml (rotation rules, the hot-signing
-     class's rotation window and jurisdictions, retention, break-glass quorum);
+     class's rotation window, jurisdictions and minimum hardware strength,
+     retention, break-glass quorum, freshness);
   7. verify the bundle against every rule, rebuilding it from the log, and
-     print the command that does the same.
+     print the commands that do the same and the CI freshness gate.
 
-Private keys are written to DIR/keys (mode 0600). DIR must not already hold a demo.`,
+Private keys are written to DIR/keys (mode 0600); the new key never leaves
+the TPM or the token. DIR must not already hold a demo.`,
 		Example: `  keytrail demo --dir ./demo
-  keytrail verify bundle --trust demo/trust.json --policy demo/policy.yaml --log demo/log demo/bundles/*.json`,
+  softhsm2-util --init-token --free --label custody --pin 1234 --so-pin 5678
+  KEYTRAIL_PIN=1234 keytrail demo --dir ./demo-hsm --hsm 'pkcs11:token=custody;object=hot-1' --module /usr/lib/softhsm/libsofthsm2.so
+  keytrail verify bundle --trust demo/trust.json --policy demo/policy.yaml --residency demo/residency --log demo/log demo/bundles/*.json`,
 		Args: cli.ExactArgs(0, "none"),
 		RunE: func(c *cobra.Command, _ []string) error {
 			if dir == "" {
 				return cli.Usage("--dir is required")
 			}
-			return runDemo(c.Context(), dir, c.OutOrStdout(), c.ErrOrStderr())
+			if (hw.uri == "") != (hw.module == "") {
+				return cli.Usage("--hsm and --module go together")
+			}
+			return runDemo(c.Context(), dir, hw, c.OutOrStdout(), c.ErrOrStderr())
 		},
 	}
 	c.Flags().StringVar(&dir, "dir", "", "directory to create the demo in (required)")
+	c.Flags().StringVar(&hw.uri, "hsm", "", "make the new key in this PKCS #11 token instead of the TPM simulator: a URI naming the token and the new key's label, e.g. 'pkcs11:token=custody;object=hot-1'")
+	c.Flags().StringVar(&hw.module, "module", "", "the PKCS #11 module for --hsm, e.g. /usr/lib/softhsm/libsofthsm2.so")
+	c.Flags().StringVar(&hw.pinEnv, "pin-env", "KEYTRAIL_PIN", "the environment variable holding the token's user PIN (--hsm)")
 	return c
 }
 
-func runDemo(ctx context.Context, dir string, stdout, stderr io.Writer) (err error) {
+func runDemo(ctx context.Context, dir string, hw demoHardware, stdout, stderr io.Writer) (err error) {
 	if ents, err := os.ReadDir(dir); err == nil && len(ents) > 0 {
 		return &cli.Error{Code: cli.ExitUsage, Err: fmt.Errorf("%s is not empty", dir), Hint: "pick a new --dir, or remove the old demo"}
 	}
@@ -77,6 +96,21 @@ func runDemo(ctx context.Context, dir string, stdout, stderr io.Writer) (err err
 	if err != nil {
 		return err
 	}
+	now := time.Now().UTC().Truncate(time.Second)
+	nk, err := hw.newKey(ctx, p, now, step)
+	if err != nil {
+		return err
+	}
+	// The TPM or token stays open until the new key's last signature.
+	defer func() {
+		if cerr := nk.close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+	if nk.signer != nil {
+		p.NewKey = nk.signer
+	}
+	p.NewRef = nk.ref
 	keys := filepath.Join(dir, "keys")
 	if err := writeFileAtomic(filepath.Join(keys, "log.key"), []byte(p.LogKey+"\n"), 0o600); err != nil {
 		return err
@@ -103,7 +137,7 @@ func runDemo(ctx context.Context, dir string, stdout, stderr io.Writer) (err err
 		}
 	}()
 
-	pr, err := demoPolicyRotation(p, time.Now())
+	pr, err := demoPolicyRotation(ctx, p, nk, now)
 	if err != nil {
 		return err
 	}
@@ -149,6 +183,10 @@ func runDemo(ctx context.Context, dir string, stdout, stderr io.Writer) (err err
 		return err
 	}
 	tf := p.PolicyTrust()
+	if nk.trust != nil {
+		tf.Collectors[0].PredicateTypes = append(tf.Collectors[0].PredicateTypes, evidence.PredicateTPMAttestation)
+		tf.Hardware = nk.trust
+	}
 	tf.Logs[0].Witnesses = []verify.TrustedWitness{{Key: witnessVKey}}
 	trustJSON, err := strictjson.MarshalIndent(tf)
 	if err != nil {
@@ -194,19 +232,29 @@ func runDemo(ctx context.Context, dir string, stdout, stderr io.Writer) (err err
 		filepath.Join(dir, "trust.json"), filepath.Join(dir, "policy.yaml"), residency, logDir, bundlePath)
 	fmt.Fprintf(stdout, "or with keytrail:\n\n  go run ./cmd/keytrail verify bundle --trust %s --policy %s --residency %s --log %s %s\n",
 		filepath.Join(dir, "trust.json"), filepath.Join(dir, "policy.yaml"), residency, logDir, bundlePath)
-	fmt.Fprintf(stdout, "\nCI gate: are the new key's attestation and policy snapshot under a day old?\n\n  go run ./cmd/keytrail-verify freshness --trust %s --policy %s --log %s --checkpoint %s --key %s\n",
-		filepath.Join(dir, "trust.json"), filepath.Join(dir, "policy.yaml"), logDir, filepath.Join(dir, "checkpoint.cosigned"), rot.NewKey.ID)
+	gate, kinds := "are the new key's hardware record and policy snapshot fresh (a day, a week)?", ""
+	if nk.records == nil {
+		// A software key has no hardware record to be fresh.
+		gate, kinds = "is the new key's policy snapshot under a week old?", " --kind policy"
+	}
+	fmt.Fprintf(stdout, "\nCI gate: %s\n\n  go run ./cmd/keytrail-verify freshness --trust %s --policy %s --log %s --checkpoint %s --key %s%s\n",
+		gate, filepath.Join(dir, "trust.json"), filepath.Join(dir, "policy.yaml"), logDir, filepath.Join(dir, "checkpoint.cosigned"), rot.NewKey.ID, kinds)
 	return nil
 }
 
 // demoPolicyRotation is the demo's rotation: scenario's policy rotation with
 // every kind of record, started 35 days before now so that the old key's
-// destruction, 31 days after the rotation, is already in the past; plus a
-// record about another key.
-func demoPolicyRotation(p *scenario.Parties, now time.Time) (*scenario.PolicyRotation, error) {
-	start := now.UTC().Truncate(time.Second).Add(-35 * 24 * time.Hour)
+// destruction, 31 days after the rotation, is already in the past; the new
+// key's real hardware records in place of the scenario's stand-in; plus a
+// record about another key. Its policy requires the new key's hardware
+// strength.
+func demoPolicyRotation(ctx context.Context, p *scenario.Parties, nk *demoKey, now time.Time) (*scenario.PolicyRotation, error) {
+	start := now.Add(-35 * 24 * time.Hour)
 	pr, err := scenario.NewPolicyRotationAt(p, fmt.Sprintf("rot-%s-hot-1", start.Format("20060102T150405Z")), start)
 	if err != nil {
+		return nil, err
+	}
+	if pr.PolicyYAML, err = demoPolicy(nk.min); err != nil {
 		return nil, err
 	}
 	other, err := scenario.OtherKeyEvent(p, p.Rotation(pr.Rotation.ID, start))
@@ -214,21 +262,17 @@ func demoPolicyRotation(p *scenario.Parties, now time.Time) (*scenario.PolicyRot
 		return nil, err
 	}
 	pr.Steps = append(pr.Steps, other)
-	// Today's HSM attestation and policy snapshot of the new key, as a daily
+	// Today's hardware record and policy snapshot of the new key, as a daily
 	// collector makes them: what 'keytrail verify freshness' looks for.
-	daily := now.UTC().Truncate(time.Second).Add(-30 * time.Minute)
+	daily := now.Add(-30 * time.Minute)
+	if err := nk.useHardware(ctx, pr, daily); err != nil {
+		return nil, err
+	}
 	newSnap := pr.Find(func(s scenario.Step) bool {
 		_, ok := s.Record.(*evidence.KeyPolicySnapshot)
 		return ok && s.Key == pr.Rotation.NewKey
 	}).Record.(*evidence.KeyPolicySnapshot)
-	att := pr.Find(func(s scenario.Step) bool {
-		_, ok := s.Record.(*evidence.HSMAttestation)
-		return ok && s.Key == pr.Rotation.NewKey
-	}).Record.(*evidence.HSMAttestation)
-	today := *att
-	today.At = evidence.AtTime(daily)
 	pr.Steps = append(pr.Steps,
-		scenario.Step{By: p.Collector, Key: pr.Rotation.NewKey, Record: &today},
 		scenario.Step{By: p.Collector, Key: pr.Rotation.NewKey, Record: scenario.Snapshot(daily, newSnap.Resource.Name, false)})
 	slices.SortStableFunc(pr.Steps, func(a, b scenario.Step) int { return a.Time().Compare(b.Time()) })
 	return pr, nil
@@ -247,6 +291,8 @@ func demoLabel(s scenario.Step) string {
 		return "policy snapshot"
 	case *evidence.HSMAttestation:
 		return "hsm attestation"
+	case *evidence.TPMAttestation:
+		return "tpm " + r.Kind
 	}
 	return s.Record.PredicateType()
 }

@@ -4,15 +4,18 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"time"
 
 	"github.com/keytrail/keytrail/attest"
 	"github.com/keytrail/keytrail/cmd/internal/cli"
 	"github.com/keytrail/keytrail/collectors/pkcs11"
+	"github.com/keytrail/keytrail/evidence"
 )
 
-// pkcs11Key makes a P-256 key in the token --hsm names and collects it.
+// pkcs11Key makes a P-256 key in the token --hsm names; the demo signs its
+// receipts with it in the token and records it as the token reports it.
 func (h demoHardware) pkcs11Key(ctx context.Context, now time.Time, step func(string, ...any)) (*demoKey, error) {
 	u, err := pkcs11.ParseURI(h.uri)
 	if err != nil {
@@ -30,13 +33,38 @@ func (h demoHardware) pkcs11Key(ctx context.Context, now time.Time, step func(st
 	if err != nil {
 		return nil, &cli.Error{Code: cli.ExitUsage, Err: err, Hint: "set the PIN in $" + h.pinEnv + "; check --module and token="}
 	}
-	defer tok.Close()
+	fail := func(err error) (*demoKey, error) {
+		tok.Close()
+		return nil, err
+	}
 	if _, err := tok.GenerateKey(ctx, pkcs11.KindP256, label, []byte(label)); err != nil {
-		return nil, err
+		return fail(err)
 	}
-	col, err := tok.Collect(ctx, u, now)
+	s, err := tok.Signer(ctx, u)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
-	return &demoKey{ref: col.Key, records: []record{{"pkcs11", col.Key, col.Record}}, policy: demoPolicy(attest.SelfReported)}, nil
+	d, err := evidence.KeyDigest(s.Public())
+	if err != nil {
+		return fail(err)
+	}
+	serial := tok.Info().Serial
+	ref := evidence.KeyRef{ID: pkcs11.KeyID(serial, label), SPKISHA256: d}
+	return &demoKey{
+		ref:    ref,
+		signer: s,
+		serial: serial,
+		records: func(ctx context.Context, at time.Time) ([]record, error) {
+			col, err := tok.Collect(ctx, u, at)
+			if err != nil {
+				return nil, err
+			}
+			if col.Key != ref {
+				return nil, fmt.Errorf("demo: the token reports key %s (%s), the demo made %s (%s)", col.Key.ID, col.Key.SPKISHA256, ref.ID, ref.SPKISHA256)
+			}
+			return []record{{"pkcs11", ref, col.Record}}, nil
+		},
+		min:   attest.SelfReported,
+		close: tok.Close,
+	}, nil
 }

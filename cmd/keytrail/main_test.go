@@ -40,9 +40,14 @@ func TestScripts(t *testing.T) {
 		Dir: "testdata/script",
 		// $TESTDATA is the repository's testdata (vendor attestation samples).
 		// [cgo]: this test binary has the TPM simulator and PKCS #11.
+		// [ci]: the env var CI is "true"; a script may skip for a missing
+		// real part only with [!ci], and must fail under CI (see "fatal").
 		Condition: func(cond string) (bool, error) {
-			if cond == "cgo" {
+			switch cond {
+			case "cgo":
 				return tpm.SimulatorAvailable, nil
+			case "ci":
+				return os.Getenv("CI") == "true", nil
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
@@ -57,6 +62,7 @@ func TestScripts(t *testing.T) {
 			"tamper-file":   cmdTamperFile,
 			"ingestfixture": cmdIngestFixture,
 			"waitaddr":      cmdWaitAddr,
+			"fatal":         cmdFatal,
 		},
 	})
 }
@@ -82,6 +88,15 @@ func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
 	if got != want {
 		ts.Fatalf("%s exited %d, want %d", args[1], got, want)
 	}
+}
+
+// fatal MSG fails the script with MSG: after "[!ci] skip", the line that
+// makes a missing real part fail under CI.
+func cmdFatal(ts *testscript.TestScript, neg bool, args []string) {
+	if neg {
+		ts.Fatalf("usage: fatal MSG")
+	}
+	ts.Fatalf("%s", strings.Join(args, " "))
 }
 
 // tamper IN OUT MODE [ARGS] writes a changed copy of the bundle IN to OUT:

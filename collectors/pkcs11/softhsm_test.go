@@ -4,9 +4,11 @@ package pkcs11_test
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -20,6 +22,7 @@ import (
 	"github.com/keytrail/keytrail/attest"
 	attestp11 "github.com/keytrail/keytrail/attest/pkcs11"
 	"github.com/keytrail/keytrail/collectors/pkcs11"
+	"github.com/keytrail/keytrail/evidence"
 )
 
 // softHSM makes a fresh SoftHSM2 token "custody" (PIN 1234) in a temporary
@@ -197,5 +200,43 @@ func TestSoftHSMPkcs11ToolKeys(t *testing.T) {
 	u, _ = pkcs11.ParseURI("pkcs11:token=elsewhere?pin-value=1234")
 	if _, err := pkcs11.Open(context.Background(), u, pkcs11.Options{Module: module}); err == nil || !strings.Contains(err.Error(), "no token matches") {
 		t.Errorf("opened a missing token: %v", err)
+	}
+}
+
+// A P-256 key in SoftHSM2 signs as a crypto.Signer: DER signatures that
+// crypto/ecdsa verifies; non-EC keys are refused.
+func TestSoftHSMSigner(t *testing.T) {
+	module := softHSM(t)
+	tok := open(t, module)
+	ctx := context.Background()
+	u, err := tok.GenerateKey(ctx, pkcs11.KindP256, "signer-1", []byte("signer-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := tok.Signer(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := collect(t, tok, u.String())
+	if d, err := evidence.KeyDigest(s.Public()); err != nil || d != c.Key.SPKISHA256 {
+		t.Fatalf("signer key %s (%v), collected %s", d, err, c.Key.SPKISHA256)
+	}
+	digest := sha256.Sum256([]byte("settlement instruction"))
+	sig, err := s.Sign(rand.Reader, digest[:], crypto.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ecdsa.VerifyASN1(s.Public().(*ecdsa.PublicKey), digest[:], sig) {
+		t.Fatal("signature does not verify")
+	}
+	if _, err := s.Sign(rand.Reader, digest[:5], crypto.SHA256); err == nil {
+		t.Fatal("a short digest was signed")
+	}
+	ru, err := tok.GenerateKey(ctx, pkcs11.KindRSA, "signer-rsa", []byte("signer-rsa"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tok.Signer(ctx, ru); err == nil || !strings.Contains(err.Error(), "not an EC key") {
+		t.Fatalf("RSA key: %v", err)
 	}
 }

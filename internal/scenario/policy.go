@@ -201,18 +201,21 @@ func Snapshot(t time.Time, arn string, adminSigns bool) *evidence.KeyPolicySnaps
 	}
 }
 
-// Receipt is a signing receipt of a real P-256 signature by key (OldKey or
-// NewKey) at t.
-func (p *Parties) Receipt(key any, t time.Time, requestID, hsm string) (*evidence.SigningReceipt, error) {
-	k := key.(*ecdsa.PrivateKey)
-	spki, err := x509.MarshalPKIXPublicKey(k.Public())
+// Receipt is a signing receipt of a real P-256 signature by key (OldKey,
+// NewKey, or a hardware key such as a TPM or PKCS #11 signer) at t: key signs
+// a SHA-256 digest and returns an ASN.1 DER signature, as crypto/ecdsa does.
+func (p *Parties) Receipt(key crypto.Signer, t time.Time, requestID, hsm string) (*evidence.SigningReceipt, error) {
+	if _, ok := key.Public().(*ecdsa.PublicKey); !ok {
+		return nil, fmt.Errorf("scenario: receipt %s: key is %T, want ECDSA P-256", requestID, key.Public())
+	}
+	spki, err := x509.MarshalPKIXPublicKey(key.Public())
 	if err != nil {
 		return nil, err
 	}
 	digest := sha256.Sum256([]byte("settlement instruction " + requestID))
-	sig, err := ecdsa.SignASN1(rand.Reader, k, digest[:])
+	sig, err := key.Sign(rand.Reader, digest[:], crypto.SHA256)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("scenario: receipt %s: %w", requestID, err)
 	}
 	return &evidence.SigningReceipt{
 		At: evidence.AtTime(t), Scheme: evidence.SchemeP256DER, PublicKey: spki,
@@ -323,6 +326,8 @@ func recordTime(p evidence.Predicate) string {
 	case *evidence.KeyPolicySnapshot:
 		return r.Time
 	case *evidence.HSMAttestation:
+		return r.Time
+	case *evidence.TPMAttestation:
 		return r.Time
 	case *evidence.LifecycleEvent:
 		return r.Time
