@@ -42,15 +42,7 @@ func TestScripts(t *testing.T) {
 		// [cgo]: this test binary has the TPM simulator and PKCS #11.
 		// [ci]: the env var CI is "true"; a script may skip for a missing
 		// real part only with [!ci], and must fail under CI (see "fatal").
-		Condition: func(cond string) (bool, error) {
-			switch cond {
-			case "cgo":
-				return tpm.SimulatorAvailable, nil
-			case "ci":
-				return os.Getenv("CI") == "true", nil
-			}
-			return false, fmt.Errorf("unknown condition %q", cond)
-		},
+		Condition: scriptCondition,
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("TESTDATA", testdata)
 			return nil
@@ -227,4 +219,17 @@ func cmdTamperFile(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	b[off] ^= 1
 	ts.Check(os.WriteFile(p, b, 0o644))
+}
+
+// scriptCondition is the scripts' conditions: [cgo], this test binary has the
+// TPM simulator and PKCS #11; [ci], the env var CI is "true" (a script may
+// skip for a missing real part only with [!ci], and must fail under CI).
+func scriptCondition(cond string) (bool, error) {
+	switch cond {
+	case "cgo":
+		return tpm.SimulatorAvailable, nil
+	case "ci":
+		return os.Getenv("CI") == "true", nil
+	}
+	return false, fmt.Errorf("unknown condition %q", cond)
 }

@@ -27,6 +27,7 @@ func TestTrillianScripts(t *testing.T) {
 					e.Setenv("XDG_STATE_HOME", filepath.Join(e.WorkDir, ".state"))
 					return nil
 				},
+				Condition: scriptCondition,
 				Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 					"exits":     cmdExits,
 					"unpack":    cmdUnpack,

@@ -48,6 +48,7 @@ type Fixture struct {
 	TrustJSON  []byte
 	Trust      *verify.Trust
 	Key        evidence.KeyRef // the wallet key the receipts are about
+	KeySPKI    []byte          // its DER SubjectPublicKeyInfo
 	walletPriv *ecdsa.PrivateKey
 	receiptsK  crypto.Signer
 	operatorK  crypto.Signer
@@ -87,6 +88,9 @@ func New() (*Fixture, error) {
 	}
 	f.walletPriv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
+		return nil, err
+	}
+	if f.KeySPKI, err = x509.MarshalPKIXPublicKey(f.walletPriv.Public()); err != nil {
 		return nil, err
 	}
 	d, err := evidence.KeyDigest(f.walletPriv.Public())
@@ -149,9 +153,14 @@ func (f *Fixture) Receipt(ctx context.Context, signer *evidence.Signer, tag stri
 		signer = f.Receipts
 	}
 	digest := sha256.Sum256(fmt.Appendf(nil, "tx %s %d", tag, i))
+	sig, err := ecdsa.SignASN1(rand.Reader, f.walletPriv, digest[:])
+	if err != nil {
+		return nil, err
+	}
 	r := &evidence.SigningReceipt{
 		At:     evidence.AtTime(Start.Add(time.Duration(i) * time.Millisecond)),
-		Digest: hex.EncodeToString(digest[:]), Signature: digest[:],
+		Scheme: evidence.SchemeP256DER, PublicKey: f.KeySPKI,
+		Digest: hex.EncodeToString(digest[:]), Signature: sig,
 		Operator: "wallet-signer-eu-1", RequestID: fmt.Sprintf("req-%s-%08d-%0400d", tag, i, 0),
 		Chain: "eip155:1", TxHash: "0x" + hex.EncodeToString(digest[:]),
 	}

@@ -357,7 +357,7 @@ func TestStatusCodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	twoSigs, err := func() ([]byte, error) {
-		st, err := evidence.NewStatement(&evidence.SigningReceipt{At: evidence.AtTime(ingesttest.Start), Digest: "00", Signature: []byte{1}, Operator: "o", RequestID: "r"}, e.fx.Key)
+		st, err := evidence.NewStatement(&evidence.SigningReceipt{At: evidence.AtTime(ingesttest.Start), Scheme: evidence.SchemeP256DER, PublicKey: e.fx.KeySPKI, Digest: "00", Signature: []byte{1}, Operator: "o", RequestID: "r"}, e.fx.Key)
 		if err != nil {
 			return nil, err
 		}
@@ -587,7 +587,7 @@ func TestNoURLDereference(t *testing.T) {
 	}()
 	e := start(t, nil)
 	u := "http://" + trap.Addr().String() + "/x"
-	r := &evidence.SigningReceipt{At: evidence.AtTime(ingesttest.Start), Digest: u, Signature: []byte(u), Operator: u, RequestID: u, Chain: u, TxHash: u}
+	r := &evidence.SigningReceipt{At: evidence.AtTime(ingesttest.Start), Scheme: evidence.SchemeP256DER, PublicKey: e.fx.KeySPKI, Digest: u, Signature: []byte(u), Operator: u, RequestID: u, Chain: u, TxHash: u}
 	st, err := evidence.NewStatement(r, e.fx.Key)
 	if err != nil {
 		t.Fatal(err)
