@@ -19,21 +19,34 @@ const (
 )
 
 var (
-	largeOnce sync.Once
-	large     *scenario.Built
-	largeErr  error
+	largeMu sync.Mutex
+	large   = map[string]*scenario.Built{}
 )
 
-func largeBundle(b *testing.B) *scenario.Built {
-	largeOnce.Do(func() { large, largeErr = scenario.Large(context.Background(), benchEntries, benchLog) })
-	if largeErr != nil {
-		b.Fatal(largeErr)
+// largeBundle is the benchmark bundle whose bulk is of kind (scenario.LargeOf):
+// signing receipts (two signatures per entry: the envelope's and the
+// receipt's own) or key-policy snapshots (the envelope's only).
+func largeBundle(b *testing.B, kind string) *scenario.Built {
+	largeMu.Lock()
+	defer largeMu.Unlock()
+	if l := large[kind]; l != nil {
+		return l
 	}
-	return large
+	l, err := scenario.LargeOf(context.Background(), benchEntries, benchLog, kind)
+	if err != nil {
+		b.Fatal(err)
+	}
+	large[kind] = l
+	return l
 }
 
 func BenchmarkVerifyBundle(b *testing.B) {
-	l := largeBundle(b)
+	for _, kind := range []string{scenario.LargeReceipts, scenario.LargeSnapshots} {
+		b.Run(kind, func(b *testing.B) { benchVerify(b, largeBundle(b, kind)) })
+	}
+}
+
+func benchVerify(b *testing.B, l *scenario.Built) {
 	v, err := verify.New(l.Trust, l.Policy)
 	if err != nil {
 		b.Fatal(err)
@@ -52,7 +65,12 @@ func BenchmarkVerifyBundle(b *testing.B) {
 // BenchmarkFloor is the least work any verifier of the same bundle must do
 // (scenario.Floor), on all cores like VerifyBundle.
 func BenchmarkFloor(b *testing.B) {
-	l := largeBundle(b)
+	for _, kind := range []string{scenario.LargeReceipts, scenario.LargeSnapshots} {
+		b.Run(kind, func(b *testing.B) { benchFloor(b, largeBundle(b, kind)) })
+	}
+}
+
+func benchFloor(b *testing.B, l *scenario.Built) {
 	f, err := scenario.NewFloor(l)
 	if err != nil {
 		b.Fatal(err)

@@ -19,6 +19,21 @@ import (
 // sign with ECDSA P-256, as the benchmark floor assumes. Receipts are padded so
 // each envelope is about 1 KiB.
 func Large(ctx context.Context, entries, logSize int) (*Built, error) {
+	return LargeOf(ctx, entries, logSize, LargeReceipts)
+}
+
+// What a large bundle holds beside the rotation's lifecycle events.
+const (
+	// LargeReceipts: signing receipts by the new key, each with its own
+	// signature the verifier checks (receipts.signature).
+	LargeReceipts = "receipts"
+	// LargeSnapshots: key-policy snapshots of the new key, records with no
+	// signature of their own beyond the envelope's.
+	LargeSnapshots = "snapshots"
+)
+
+// LargeOf is Large with the bulk of the bundle of the given kind.
+func LargeOf(ctx context.Context, entries, logSize int, kind string) (*Built, error) {
 	p, err := NewParties("", "keytrail.example/bench-log")
 	if err != nil {
 		return nil, err
@@ -42,13 +57,29 @@ func Large(ctx context.Context, entries, logSize int) (*Built, error) {
 		return nil, err
 	}
 	for i := 0; len(envs) < entries; i++ {
+		at := promoted.Add(time.Duration(i+1) * time.Second)
+		if kind == LargeSnapshots {
+			snap := Snapshot(at, fmt.Sprintf("arn:aws-eusc:kms:eusc-de-east-1:210987654321:key/%08d-4f7d-4e8a-9b3c-5d2f1a0e9c71", i), false)
+			st, err := evidence.NewStatement(snap, b.Rotation.NewKey)
+			if err != nil {
+				return nil, err
+			}
+			e, err := evidence.SignStatement(ctx, st, p.Collector.Signer)
+			if err != nil {
+				return nil, err
+			}
+			envs = append(envs, e)
+			continue
+		} else if kind != LargeReceipts {
+			return nil, fmt.Errorf("scenario: unknown large bundle kind %q", kind)
+		}
 		digest := sha256.Sum256([]byte(fmt.Sprintf("tx %d", i)))
 		sig, err := ecdsa.SignASN1(rand.Reader, p.NewKey.(*ecdsa.PrivateKey), digest[:])
 		if err != nil {
 			return nil, err
 		}
 		r := &evidence.SigningReceipt{
-			At:     evidence.AtTime(promoted.Add(time.Duration(i+1) * time.Second)),
+			At:     evidence.AtTime(at),
 			Scheme: evidence.SchemeP256DER, PublicKey: newSPKI,
 			Digest: hex.EncodeToString(digest[:]), Signature: sig,
 			Operator: "wallet-signer-eu-1", RequestID: fmt.Sprintf("req-%08d-%0400d", i, 0),

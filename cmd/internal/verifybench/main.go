@@ -47,11 +47,12 @@ func main() {
 	entries := flag.Int("entries", 10_000, "records in the bundle")
 	logSize := flag.Int("log", 1_000_000, "leaves in the log")
 	runs := flag.Int("runs", 5, "verifier runs (the median is reported)")
+	kind := flag.String("kind", scenario.LargeReceipts, "the bulk of the bundle: receipts (each with its own signature to verify) or snapshots (key-policy snapshots)")
 	flag.Parse()
 
 	ctx := context.Background()
 	t0 := time.Now()
-	b, err := scenario.Large(ctx, *entries, *logSize)
+	b, err := scenario.LargeOf(ctx, *entries, *logSize, *kind)
 	if err != nil {
 		log.Fatal(err)
 	}
