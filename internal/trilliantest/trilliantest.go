@@ -196,23 +196,25 @@ func Start(t testing.TB, db string, opts Options) *Env {
 			t.Fatalf("mysql: loading schema: %v", err)
 		}
 		sdb.Close()
-		// The child signer connects as a user of its own, for
-		// SignerInTransaction.
-		e.signerUser = name + "_s"
-		users := fmt.Sprintf("'%s'@'127.0.0.1', '%s'@'localhost'", e.signerUser, e.signerUser)
-		for _, stmt := range []string{"CREATE USER " + users, "GRANT ALL ON " + name + ".* TO " + users} {
-			if _, err := adm.Exec(stmt); err != nil {
-				t.Fatalf("mysql: %s: %v", stmt, err)
+		if opts.SignerBinary != "" {
+			// The child signer connects as a user of its own, for
+			// SignerInTransaction.
+			e.signerUser = name + "_s"
+			users := fmt.Sprintf("'%s'@'127.0.0.1', '%s'@'localhost'", e.signerUser, e.signerUser)
+			for _, stmt := range []string{"CREATE USER " + users, "GRANT ALL ON " + name + ".* TO " + users} {
+				if _, err := adm.Exec(stmt); err != nil {
+					t.Fatalf("mysql: %s: %v", stmt, err)
+				}
 			}
+			t.Cleanup(func() {
+				a, err := sql.Open("mysql", root)
+				if err == nil {
+					a.Exec("DROP USER IF EXISTS " + users)
+					a.Close()
+				}
+			})
+			e.signerArgs = []string{"--mysql_uri=" + e.signerUser + "@tcp(" + MySQLAddr + ")/" + name, "--mysql_max_conns=16"}
 		}
-		t.Cleanup(func() {
-			a, err := sql.Open("mysql", root)
-			if err == nil {
-				a.Exec("DROP USER IF EXISTS " + users)
-				a.Close()
-			}
-		})
-		e.signerArgs = []string{"--mysql_uri=" + e.signerUser + "@tcp(" + MySQLAddr + ")/" + name, "--mysql_max_conns=16"}
 		mdb, err := mysql.OpenDB(root + name)
 		if err != nil {
 			t.Fatal(err)
@@ -374,8 +376,10 @@ const signerAppName = "trillian-signer"
 
 // SignerInTransaction reports whether the child signer has a database
 // transaction open, as the database server sees it now: in PostgreSQL's
-// pg_stat_activity, a session of the signer's application_name with a
-// transaction start time; in MySQL's information_schema.PROCESSLIST, a
+// pg_stat_activity, a session of the signer's application_name idle in a
+// transaction block, running a statement after the first of one (the
+// transaction began before the statement), or running a write or a locking
+// read; in MySQL's information_schema.PROCESSLIST, a
 // session of the signer's own user executing a write or a locking read,
 // which Trillian's signer only issues inside its sequencing transaction.
 // (information_schema.INNODB_TRX would name transactions directly, but
@@ -388,7 +392,9 @@ func (e *Env) SignerInTransaction(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("trilliantest: SignerInTransaction needs a child signer (Options.SignerBinary)")
 	case e.pgPool != nil:
 		err = e.pgPool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-			WHERE datname = current_database() AND application_name = $1 AND xact_start IS NOT NULL`, signerAppName).Scan(&n)
+			WHERE datname = current_database() AND application_name = $1
+			AND (state LIKE 'idle in transaction%' OR (state = 'active'
+				AND (xact_start < query_start OR query ~* '^\s*(insert|update|delete)|for\s+update')))`, signerAppName).Scan(&n)
 	default:
 		err = e.myDB.QueryRowContext(ctx, `SELECT count(*) FROM information_schema.PROCESSLIST
 			WHERE USER = ? AND COMMAND IN ('Query', 'Execute')
