@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	mrand "math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/keytrail/keytrail/internal/trilliansigner"
 	"github.com/keytrail/keytrail/internal/trilliantest"
 	"github.com/keytrail/keytrail/ledger/ledgertest"
 	"github.com/keytrail/keytrail/ledger/trillian"
@@ -131,16 +133,32 @@ func (in *ingest) waitGrowth(t *testing.T, n int64) {
 // before it.
 func checkAfterFault(t *testing.T, l *trillian.Log, v note.Verifier, pre, post flog.Checkpoint, acked map[string]uint64) {
 	t.Helper()
-	if post.Size < pre.Size {
-		t.Fatalf("checkpoint shrank across the fault: %d -> %d", pre.Size, post.Size)
+	checkConsistent(t, l, pre, post, "the last pre-fault checkpoint", "the first post-fault one")
+	final := checkAcked(t, l, v, acked)
+	t.Logf("%d entries acknowledged; checkpoints %d (pre-fault) -> %d (post-fault) -> %d (final)", len(acked), pre.Size, post.Size, final.Size)
+}
+
+// checkConsistent verifies Trillian's consistency proof from checkpoint from
+// to checkpoint to, both signed by keytrail.
+func checkConsistent(t *testing.T, l *trillian.Log, from, to flog.Checkpoint, fromName, toName string) {
+	t.Helper()
+	if to.Size < from.Size {
+		t.Fatalf("checkpoint shrank across the fault: %d (%s) -> %d (%s)", from.Size, fromName, to.Size, toName)
 	}
-	p, err := l.ConsistencyProof(t.Context(), pre.Size, post.Size)
+	p, err := l.ConsistencyProof(t.Context(), from.Size, to.Size)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := proof.VerifyConsistency(rfc6962.DefaultHasher, pre.Size, post.Size, p, pre.Hash, post.Hash); err != nil {
-		t.Fatalf("consistency proof from the last pre-fault checkpoint (%d) to the first post-fault one (%d): %v", pre.Size, post.Size, err)
+	if err := proof.VerifyConsistency(rfc6962.DefaultHasher, from.Size, to.Size, p, from.Hash, to.Hash); err != nil {
+		t.Fatalf("consistency proof from %s (%d) to %s (%d): %v", fromName, from.Size, toName, to.Size, err)
 	}
+}
+
+// checkAcked checks that every acknowledged entry is at its index in the
+// tree of the latest checkpoint, and that no entry is in it twice. It
+// returns that checkpoint.
+func checkAcked(t *testing.T, l *trillian.Log, v note.Verifier, acked map[string]uint64) flog.Checkpoint {
+	t.Helper()
 	final := checkpointOf(t, l, v)
 	all, err := l.Entries(t.Context(), 0, final.Size)
 	if err != nil {
@@ -158,7 +176,7 @@ func checkAfterFault(t *testing.T, l *trillian.Log, v note.Verifier, pre, post f
 			t.Errorf("acknowledged entry %q at %d is lost (final size %d)", e, idx, final.Size)
 		}
 	}
-	t.Logf("%d entries acknowledged; checkpoints %d (pre-fault) -> %d (post-fault) -> %d (final)", len(acked), pre.Size, post.Size, final.Size)
+	return final
 }
 
 // firstAfter polls l's checkpoint until it grows past size.
@@ -177,37 +195,103 @@ func firstAfter(t *testing.T, l *trillian.Log, v note.Verifier, size uint64) flo
 	}
 }
 
-// TestFaultSignerKilled kills the Trillian log signer in the middle of
-// sustained ingest and starts a new one.
+// signerKills is how many times TestFaultSignerKilled kills the signer per
+// database.
+const signerKills = 5
+
+// TestFaultSignerKilled runs the Trillian log signer as a child process
+// (cmd/internal/trillian-signer, built from Trillian's own packages) and kills
+// it with SIGKILL signerKills times, at random moments, during sustained
+// ingest through the ledger, on each database; a new signer process is
+// started after each kill. For each kill: no more appends are acknowledged
+// while no signer runs than the killed signer had already integrated, and
+// the first checkpoint after the restart is consistent with the last one
+// seen before the kill and with the last one during the outage. At the end:
+// no append failed, every acknowledged entry is at its index, none is logged
+// twice, and the final checkpoint is consistent with the one before the
+// first kill.
 func TestFaultSignerKilled(t *testing.T) {
+	bin := trilliantest.BuildSigner(t)
 	for _, db := range trilliantest.DBs {
 		t.Run(db, func(t *testing.T) {
-			env := trilliantest.Start(t, db, trilliantest.Options{})
+			seed := uint64(time.Now().UnixNano())
+			t.Logf("random kill moments: seed %d", seed)
+			rnd := mrand.New(mrand.NewPCG(seed, 0))
+			env := trilliantest.Start(t, db, trilliantest.Options{SignerBinary: bin})
 			s, v := newKey(t)
 			l := openWriter(t, env, env.CreateTree(t), t.TempDir(), s, v)
 			in := startIngest(t, l, 16)
 			in.waitGrowth(t, 300)
-			env.StopSigner()
-			pre := checkpointOf(t, l, v)
-			stalled := in.n.Load()
-			time.Sleep(500 * time.Millisecond)
-			if moved := in.n.Load() - stalled; moved > 32 {
-				t.Errorf("%d appends acknowledged with no signer running", moved)
+			first := checkpointOf(t, l, v)
+			midTx := 0
+			for k := range signerKills {
+				// A random moment: after 0-199 more acknowledged entries
+				// and then, for even kills, 0-2 signer pass intervals
+				// more; odd kills wait for the database server to show
+				// the signer with a transaction open (mid-pass).
+				in.waitGrowth(t, rnd.Int64N(200))
+				pre := checkpointOf(t, l, v)
+				var inTx bool
+				if k%2 == 1 {
+					inTx = waitSignerInTransaction(t, env)
+				} else {
+					time.Sleep(time.Duration(rnd.Int64N(int64(2 * trilliansigner.DefaultInterval))))
+				}
+				pid := env.SignerPID()
+				env.KillSigner(t)
+				if inTx {
+					midTx++
+				}
+				stalled := in.n.Load()
+				time.Sleep(300 * time.Millisecond)
+				if moved := in.n.Load() - stalled; moved > 32 {
+					t.Errorf("kill %d: %d appends acknowledged with no signer running", k+1, moved)
+				}
+				outage := checkpointOf(t, l, v)
+				env.StartSigner(t)
+				post := firstAfter(t, l, v, outage.Size)
+				checkConsistent(t, l, pre, post, "the last checkpoint before the kill", "the first after the restart")
+				checkConsistent(t, l, outage, post, "the last checkpoint without a signer", "the first after the restart")
+				t.Logf("kill %d (signer pid %d -> %d, transaction seen open just before: %v): checkpoints %d (before the kill) -> %d (no signer) -> %d (first after the restart)",
+					k+1, pid, env.SignerPID(), inTx, pre.Size, outage.Size, post.Size)
 			}
-			env.StartSigner()
-			post := firstAfter(t, l, v, pre.Size)
+			if midTx == 0 {
+				t.Errorf("no kill was made while the signer had a transaction open")
+			}
 			in.waitGrowth(t, 300)
 			acked := in.finish()
 			if n := in.errs.Load(); n > 0 {
 				t.Errorf("%d appends failed", n)
 			}
-			checkAfterFault(t, l, v, pre, post, acked)
+			final := checkAcked(t, l, v, acked)
+			checkConsistent(t, l, first, final, "the checkpoint before the first kill", "the final one")
+			t.Logf("%d entries acknowledged; checkpoints %d (before the first kill) -> %d (final)", len(acked), first.Size, final.Size)
 		})
 	}
 }
 
+// waitSignerInTransaction polls the database server until it shows the child
+// signer with a transaction open, and reports whether it did within 10 s.
+func waitSignerInTransaction(t *testing.T, env *trilliantest.Env) bool {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		open, err := env.SignerInTransaction(t.Context())
+		if err != nil {
+			t.Fatalf("is the signer in a transaction: %v", err)
+		}
+		if open {
+			return true
+		}
+	}
+	t.Logf("the signer showed no open transaction for 10 s; killing it anyway")
+	return false
+}
+
 // TestFaultPostgresRestart restarts the PostgreSQL cluster in the middle of
-// sustained ingest.
+// sustained ingest. The log signer runs as a child process, as in a
+// deployment, and must ride out the restart (reconnect) without being
+// restarted itself.
 func TestFaultPostgresRestart(t *testing.T) {
 	versions, _ := filepath.Glob("/etc/postgresql/*")
 	if _, err := exec.LookPath("pg_ctlcluster"); err != nil || len(versions) == 0 || os.Geteuid() != 0 {
@@ -225,7 +309,7 @@ func TestFaultPostgresRestart(t *testing.T) {
 		}
 		return nil
 	}
-	env := trilliantest.Start(t, trilliantest.PostgreSQL, trilliantest.Options{})
+	env := trilliantest.Start(t, trilliantest.PostgreSQL, trilliantest.Options{SignerBinary: trilliantest.BuildSigner(t)})
 	// Whatever happens, leave the cluster running for everyone else.
 	t.Cleanup(func() {
 		if trilliantestUp() {
@@ -246,6 +330,7 @@ func TestFaultPostgresRestart(t *testing.T) {
 	post := firstAfter(t, l, v, pre.Size)
 	in.waitGrowth(t, 300)
 	acked := in.finish()
+	env.CheckSigner(t) // the same process, still running
 	t.Logf("%d appends failed and were not acknowledged (allowed: they are not acknowledged)", in.errs.Load())
 	checkAfterFault(t, l, v, pre, post, acked)
 }
