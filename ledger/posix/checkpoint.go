@@ -29,18 +29,48 @@ type checkpoints struct {
 	read  func() ([]byte, error)
 	parse func([]byte) (flog.Checkpoint, error)
 
-	mu   sync.Mutex // serialises reads, so versions are seen in file order
-	last *checkpoint
+	mu    sync.Mutex // serialises reads, so versions are seen in file order
+	last  *checkpoint
+	owned bool // this process publishes the file: last is its content
 }
 
 // latest returns the checkpoint currently in the file.
 func (c *checkpoints) latest() (*checkpoint, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.owned && c.last != nil {
+		return c.last, nil
+	}
 	raw, err := c.read()
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: %w", err)
 	}
+	return c.acceptLocked(raw)
+}
+
+// publishing records raw, just written to the file by this process, which
+// from now on is the only one to write it: latest no longer rereads the file.
+// raw is checked as a read would check it.
+func (c *checkpoints) publishing(raw []byte) (*checkpoint, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cp, err := c.acceptLocked(raw)
+	if err != nil {
+		return nil, err
+	}
+	c.owned = true
+	return cp, nil
+}
+
+// own marks the file as written by this process alone from now on (the
+// writer, after Open published or found a checkpoint of the whole tree).
+func (c *checkpoints) own() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.owned = c.last != nil
+}
+
+func (c *checkpoints) acceptLocked(raw []byte) (*checkpoint, error) {
 	if c.last != nil && bytes.Equal(raw, c.last.raw) {
 		return c.last, nil
 	}

@@ -53,9 +53,10 @@
 //     (the very note Tessera's WithCheckpointSigner would make: origin, size,
 //     base64 root, one signature), writes it to .keytrail/checkpoint.tmp,
 //     syncs it, renames it over checkpoint and syncs the directory. It then
-//     reads it back as readers do (verified with Config.Verifier if set, and
-//     refused if it is behind a checkpoint seen before) and wakes the
-//     waiters it covers. Requests that arrive during a publication are served
+//     checks it as readers do (verified with Config.Verifier if set, and
+//     refused if it is behind a checkpoint seen before), keeps it in memory
+//     (the writer serves its checkpoint without rereading the file, which it
+//     alone writes) and wakes the waiters it covers. Requests that arrive during a publication are served
 //     by the next one, which covers every entry integrated by then: one
 //     publication per integrated batch under load, none while idle.
 //   - Tessera still needs a signer to open the log (it signs the empty tree
@@ -396,6 +397,7 @@ func (l *Log) openWriter(ctx context.Context) (err error) {
 		dd.close()
 		return fmt.Errorf("posix: open %s: %w", l.dir, err)
 	}
+	l.cps.own()
 
 	l.add = appender.Add
 	l.shutdown = shutdown

@@ -84,14 +84,14 @@ func (p *publisher) publish(ctx context.Context) (uint64, error) {
 		return p.size, fmt.Errorf("writing the checkpoint of tree size %d: %w", size, err)
 	}
 	p.have, p.size = true, size
-	// Read it back as any reader would: authenticated, and not behind any
-	// checkpoint seen before.
-	cp, err := p.cps.latest()
+	// Check it as any reader would (authenticated if there is a verifier, and
+	// not behind any checkpoint seen before) and serve it from memory.
+	cp, err := p.cps.publishing(raw)
 	if err != nil {
-		return p.size, err
+		return p.size, fmt.Errorf("checkpoint %s just written: %w", p.cps.path, err)
 	}
 	if cp.Size != size {
-		return p.size, fmt.Errorf("checkpoint %s: %w: wrote tree size %d, read back %d", p.cps.path, ErrCorrupt, size, cp.Size)
+		return p.size, fmt.Errorf("checkpoint %s: %w: wrote tree size %d, parsed %d", p.cps.path, ErrCorrupt, size, cp.Size)
 	}
 	return size, nil
 }
