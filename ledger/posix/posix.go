@@ -24,6 +24,11 @@
 // Config.BatchMaxAge), writes each batch's entry bundles, integrates it into
 // the tree's tiles and records the new tree size, every file synced. Append
 // returns once a published checkpoint covers the new entry (see Checkpoints).
+// keytrail keeps at most one batch in Tessera at a time (group commit): an
+// Append arriving while a batch is being written waits for it, and all that
+// waited go together as the next batch, so batches grow with the load instead
+// of being cut every BatchMaxAge into many small ones (each costs the same
+// synced files); a lone Append goes at once.
 // Only one writer per directory may be open in a process; writers in several
 // processes take turns through Tessera's file locks.
 //
@@ -245,6 +250,7 @@ type Log struct {
 	cancel    context.CancelFunc
 	publisher *publisher
 	awaiter   *awaiter
+	gate      *gate
 	slots     chan struct{}
 	release   func()
 	dedup     *dedup
@@ -407,6 +413,7 @@ func (l *Log) openWriter(ctx context.Context) (err error) {
 	l.dedup = dd
 	l.slots = make(chan struct{}, l.cfg.MaxOutstanding)
 	l.publisher = pub
+	l.gate = newGate(l.cfg.BatchMaxAge)
 	l.awaiter = newAwaiter(pub.publish, cp.Size, l.cfg.RetryInterval, l.logger)
 	l.logger.InfoContext(ctx, "opened ledger for appending", slog.String("origin", l.cfg.Signer.Name()))
 	return nil
@@ -509,10 +516,18 @@ func (l *Log) sequence(ctx context.Context, entry []byte) (uint64, error) {
 	case <-ctx.Done():
 		return 0, fmt.Errorf("posix: append to %s: waiting for room among %d queued entries: %w", l.dir, cap(l.slots), ctx.Err())
 	}
+	leader, err := l.gate.enter(ctx)
+	if err != nil {
+		<-l.slots
+		return 0, fmt.Errorf("posix: append to %s: waiting for the batch being written: %w", l.dir, err)
+	}
 	// Tessera hashes the entry now and writes it with its batch; the future
 	// returns (ignoring ctx) once the batch is written. The copy keeps a caller
 	// that breaks the rule below from making the bytes differ from the hash.
 	idx, err := l.add(ctx, tessera.NewEntry(bytes.Clone(entry)))()
+	if leader {
+		l.gate.done()
+	}
 	<-l.slots
 	if err != nil {
 		if l.isClosed() {
