@@ -24,6 +24,7 @@ type gate struct {
 	mu   sync.Mutex
 	busy bool          // a batch is forming or being written
 	open bool          // the forming batch still takes entries
+	gen  uint64        // counts batches, so a late timer closes only its own window
 	next chan struct{} // closed when the batch being written is done
 }
 
@@ -38,8 +39,10 @@ func (g *gate) enter(ctx context.Context) (leader bool, err error) {
 	for {
 		if !g.busy {
 			g.busy, g.open = true, true
+			g.gen++
+			gen := g.gen
 			g.mu.Unlock()
-			time.AfterFunc(g.window, g.close)
+			time.AfterFunc(g.window, func() { g.close(gen) })
 			return true, nil
 		}
 		if g.open {
@@ -57,10 +60,12 @@ func (g *gate) enter(ctx context.Context) (leader bool, err error) {
 	}
 }
 
-// close ends the forming batch's window.
-func (g *gate) close() {
+// close ends the window of batch gen, if it is still forming.
+func (g *gate) close(gen uint64) {
 	g.mu.Lock()
-	g.open = false
+	if g.gen == gen {
+		g.open = false
+	}
 	g.mu.Unlock()
 }
 
