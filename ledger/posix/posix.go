@@ -56,7 +56,9 @@
 //     tiles Tessera wrote (tessera/client.FetchRangeNodes: the same tiles
 //     readers build proofs from), signs the C2SP checkpoint with Config.Signer
 //     (the very note Tessera's WithCheckpointSigner would make: origin, size,
-//     base64 root, one signature), writes it to .keytrail/checkpoint.tmp,
+//     base64 root, one signature) once a consistency proof built from the
+//     same tiles shows the new tree extends the last published one (else
+//     ErrCorrupt, naming both), writes it to .keytrail/checkpoint.tmp,
 //     syncs it, renames it over checkpoint and syncs the directory. It then
 //     checks it as readers do (verified with Config.Verifier if set, and
 //     refused if it is behind a checkpoint seen before), keeps it in memory
@@ -383,7 +385,7 @@ func (l *Log) openWriter(ctx context.Context) (err error) {
 	// every entry in the tree, including any a crashed writer integrated but
 	// no checkpoint covers yet. Publish a checkpoint of the whole tree.
 	if cp, err := l.cps.latest(); err == nil {
-		pub.have, pub.size = true, cp.Size
+		pub.have, pub.size, pub.root = true, cp.Size, cp.Hash
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		stop()
 		return fmt.Errorf("posix: open %s: %w", l.dir, err)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	flog "github.com/transparency-dev/formats/log"
+	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/tessera/client"
 	"golang.org/x/mod/sumdb/note"
@@ -56,6 +57,7 @@ type publisher struct {
 	mu   sync.Mutex // serialises publications
 	have bool       // a checkpoint is published
 	size uint64     // the size of the published checkpoint
+	root []byte     // and its root
 }
 
 // publish publishes a checkpoint of the whole integrated tree, unless the
@@ -70,9 +72,25 @@ func (p *publisher) publish(ctx context.Context) (uint64, error) {
 	if p.have && size <= p.size {
 		return p.size, nil
 	}
-	root, err := p.root(ctx, size)
+	root, err := p.rootOf(ctx, size)
 	if err != nil {
 		return p.size, err
+	}
+	// Every checkpoint handed out must be consistent with every later one:
+	// prove it from the tiles before signing.
+	if p.have && p.size > 0 {
+		pb, err := client.NewProofBuilder(ctx, size, p.files.readTile)
+		if err != nil {
+			return p.size, fmt.Errorf("consistency proof from tree size %d to %d: %w", p.size, size, err)
+		}
+		cp, err := pb.ConsistencyProof(ctx, p.size, size)
+		if err != nil {
+			return p.size, fmt.Errorf("consistency proof from tree size %d to %d: %w", p.size, size, err)
+		}
+		if err := proof.VerifyConsistency(rfc6962.DefaultHasher, p.size, size, cp, p.root, root); err != nil {
+			return p.size, fmt.Errorf("%w: the tiles' tree of size %d (root %x) does not extend the published checkpoint of size %d (root %x): %v",
+				ErrCorrupt, size, root, p.size, p.root, err)
+		}
 	}
 	// The note Tessera's WithCheckpointSigner makes, byte for byte.
 	text := flog.Checkpoint{Origin: p.signer.Name(), Size: size, Hash: root}.Marshal()
@@ -83,7 +101,7 @@ func (p *publisher) publish(ctx context.Context) (uint64, error) {
 	if err := p.files.writeCheckpoint(raw); err != nil {
 		return p.size, fmt.Errorf("writing the checkpoint of tree size %d: %w", size, err)
 	}
-	p.have, p.size = true, size
+	p.have, p.size, p.root = true, size, root
 	// Check it as any reader would (authenticated if there is a verifier, and
 	// not behind any checkpoint seen before) and serve it from memory.
 	cp, err := p.cps.publishing(raw)
@@ -96,11 +114,11 @@ func (p *publisher) publish(ctx context.Context) (uint64, error) {
 	return size, nil
 }
 
-// root computes the root of the tree of size from the tiles Tessera wrote.
+// rootOf computes the root of the tree of size from the tiles Tessera wrote.
 // Tessera writes a batch's entry bundles, then its tiles, then its tree state
 // (each file synced), so the tiles of every integrated size are on disk: this
 // root is the one readers recompute from them.
-func (p *publisher) root(ctx context.Context, size uint64) ([]byte, error) {
+func (p *publisher) rootOf(ctx context.Context, size uint64) ([]byte, error) {
 	if size == 0 {
 		return rfc6962.DefaultHasher.EmptyRoot(), nil
 	}

@@ -2,15 +2,22 @@ package posix_test
 
 import (
 	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/keytrail/keytrail/ledger/posix"
+	flog "github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
+	"github.com/transparency-dev/tessera"
 	"github.com/transparency-dev/tessera/client"
+	tposix "github.com/transparency-dev/tessera/storage/posix"
+	"golang.org/x/mod/sumdb/note"
 )
 
 // TestCheckpointAtIntegration: a lone Append is answered as soon as its entry
@@ -125,5 +132,56 @@ func TestPublishOnlyOnGrowth(t *testing.T) {
 	}
 	if cp := checkpointOf(t, l, v); cp.Size != 6 {
 		t.Errorf("checkpoint of size %d, want 6", cp.Size)
+	}
+}
+
+// TestPublishRefusesFork: a checkpoint in the directory that the integrated
+// tree does not extend (here, correctly signed for another root: a forked or
+// rolled-back log) makes the writer refuse to publish, so Open fails with
+// ErrCorrupt instead of handing out a checkpoint inconsistent with an earlier
+// one (ATTACKS.md case 10).
+func TestPublishRefusesFork(t *testing.T) {
+	s, v := newKey(t)
+	dir := t.TempDir()
+	l := openLog(t, posix.Config{Dir: dir, Signer: s, Verifier: v})
+	appendAll(t, l, entries("fork", 3))
+	if err := l.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	// Tessera alone integrates a fourth entry and publishes nothing.
+	ctx, cancel := context.WithCancel(t.Context())
+	driver, err := tposix.New(ctx, tposix.Config{Path: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appender, _, _, err := tessera.NewAppender(ctx, driver, tessera.NewAppendOptions().
+		WithCheckpointSigner(s).WithCheckpointInterval(time.Hour).WithCheckpointRepublishInterval(time.Hour).WithBatching(1, time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := appender.Add(ctx, tessera.NewEntry([]byte("fourth")))(); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	// The published checkpoint, validly signed, claims another tree of size 3.
+	other := sha256.Sum256([]byte("another tree"))
+	forged, err := note.Sign(&note.Note{Text: string(flog.Checkpoint{Origin: s.Name(), Size: 3, Hash: other[:]}.Marshal())}, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "checkpoint"), forged, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = posix.Open(t.Context(), posix.Config{Dir: dir, Signer: s, Verifier: v, KeyIDs: testKeyIDs, Logger: quietLogger()})
+	if !errors.Is(err, posix.ErrCorrupt) {
+		t.Fatalf("Open over a forked checkpoint = %v, want ErrCorrupt", err)
+	}
+	t.Log(err)
+	after, err := os.ReadFile(filepath.Join(dir, "checkpoint"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(after, forged) {
+		t.Errorf("the checkpoint was replaced:\n%s", after)
 	}
 }
