@@ -63,9 +63,10 @@
 //     checks it as readers do (verified with Config.Verifier if set, and
 //     refused if it is behind a checkpoint seen before), keeps it in memory
 //     (the writer serves its checkpoint without rereading the file, which it
-//     alone writes) and wakes the waiters it covers. Requests that arrive during a publication are served
-//     by the next one, which covers every entry integrated by then: one
-//     publication per integrated batch under load, none while idle.
+//     alone writes) and wakes the waiters it covers. Requests that arrive
+//     during a publication are served by the next one, which covers every
+//     entry integrated by then: one publication per integrated batch under
+//     load, none while idle.
 //   - Tessera still needs a signer to open the log (it signs the empty tree
 //     of a new one); it is given the same signer behind a guard that refuses
 //     to sign once Open has started keytrail's publisher, and a checkpoint
