@@ -64,13 +64,13 @@ func BenchmarkRawTesseraAppend(b *testing.B) {
 			opts := tessera.NewAppendOptions().
 				WithCheckpointSigner(s).
 				WithBatching(posix.DefaultBatchMaxSize, posix.DefaultBatchMaxAge).
-				WithCheckpointInterval(posix.DefaultCheckpointInterval).
+				WithCheckpointInterval(100 * time.Millisecond).
 				WithPushback(posix.DefaultMaxOutstanding)
 			appender, shutdown, reader, err := tessera.NewAppender(ctx, driver, opts)
 			if err != nil {
 				b.Fatal(err)
 			}
-			awaiter := tessera.NewPublicationAwaiter(ctx, reader.ReadCheckpoint, posix.DefaultPollInterval)
+			awaiter := tessera.NewPublicationAwaiter(ctx, reader.ReadCheckpoint, 2*time.Millisecond)
 			runAppends(b, bc.workers, bc.gap, func(ctx context.Context, e []byte) error {
 				_, _, err := awaiter.Await(ctx, appender.Add(ctx, tessera.NewEntry(e)))
 				return err

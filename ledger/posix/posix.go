@@ -20,11 +20,17 @@
 // # Writers and readers
 //
 // Open with a Config.Signer appends: it runs a Tessera appender, which batches
-// concurrent Appends, integrates each batch into the tree and publishes a signed
-// checkpoint at most every Config.CheckpointInterval. Append returns once the
-// published checkpoint covers the new entry. Only one writer per directory may be
-// open in a process; writers in several processes take turns through Tessera's
-// file locks.
+// concurrent Appends (up to Config.BatchMaxSize entries, waiting at most
+// Config.BatchMaxAge), writes each batch's entry bundles, integrates it into
+// the tree's tiles and records the new tree size, every file synced. Append
+// returns once a published checkpoint covers the new entry (see Checkpoints).
+// keytrail keeps at most one batch in Tessera at a time (group commit): an
+// Append arriving while a batch is being written waits for it, and all that
+// waited go together as the next batch, so batches grow with the load instead
+// of being cut every BatchMaxAge into many small ones (each costs the same
+// synced files); a lone Append goes at once.
+// Only one writer per directory may be open in a process; writers in several
+// processes take turns through Tessera's file locks.
 //
 // A writer holds an exclusive lock (.keytrail/writer.lock) from Open to Close;
 // a second writer process waits in Open, within its context, for the first to
@@ -34,6 +40,54 @@
 // job, so any number of readers, in this process or others, can serve
 // checkpoints, entries and proofs while a writer appends. Every read is bounded
 // by the latest published checkpoint; anything beyond it is [ledger.ErrOutOfRange].
+//
+// # Checkpoints
+//
+// keytrail, not Tessera, publishes the writer's checkpoints. Tessera's POSIX
+// driver publishes at most every 100 ms, and when an integration finds the
+// last checkpoint younger than that it waits a whole interval again, so an
+// Append waited 100 to 200 ms for a checkpoint after its entry was integrated
+// (measured: docs/benchmarks.md, "Ingestion server"). Instead:
+//
+//   - An Append whose entry Tessera has integrated (its index future has
+//     resolved) asks the writer's publisher for a checkpoint and waits. The
+//     publisher reads Tessera's integrated tree size (LogReader.IntegratedSize,
+//     Tessera's synced tree state), computes that tree's root from the hash
+//     tiles Tessera wrote (tessera/client.FetchRangeNodes: the same tiles
+//     readers build proofs from), signs the C2SP checkpoint with Config.Signer
+//     (the very note Tessera's WithCheckpointSigner would make: origin, size,
+//     base64 root, one signature) once a consistency proof built from the
+//     same tiles shows the new tree extends the last published one (else
+//     ErrCorrupt, naming both), writes it to .keytrail/checkpoint.tmp,
+//     syncs it, renames it over checkpoint and syncs the directory. It then
+//     checks it as readers do (verified with Config.Verifier if set, and
+//     refused if it is behind a checkpoint seen before), keeps it in memory
+//     (the writer serves its checkpoint without rereading the file, which it
+//     alone writes) and wakes the waiters it covers. Requests that arrive
+//     during a publication are served by the next one, which covers every
+//     entry integrated by then: one publication per integrated batch under
+//     load, none while idle.
+//   - Tessera still needs a signer to open the log (it signs the empty tree
+//     of a new one); it is given the same signer behind a guard that refuses
+//     to sign once Open has started keytrail's publisher, and a checkpoint
+//     interval of a century, so its publisher always finds the checkpoint
+//     recent and skips. It could write a checkpoint only if the file vanished,
+//     and then it cannot sign one. One writer of the checkpoint file means the
+//     published size never goes back: every publication is of a tree that
+//     extends the last one, read from files that only grow.
+//   - Tessera's garbage collector removes the partial versions of tiles and
+//     bundles whose full versions the published checkpoint (read from the
+//     same file) covers; readers fall back to the full ones.
+//   - Open publishes a checkpoint of the whole integrated tree (if the
+//     published one does not already cover it) before it accepts appends;
+//     Close publishes one after the last pending Append returns, which is
+//     what Tessera's shutdown waits for.
+//
+// Crash windows: a crash before the rename leaves the previous checkpoint (and
+// a stray checkpoint.tmp, overwritten next time); after it, the new one, synced.
+// An entry integrated but not yet covered was never acknowledged; the next
+// Open publishes a checkpoint covering it (see below). An acknowledged entry
+// is covered by a synced checkpoint, so the file never goes back past it.
 //
 // # Exactly-once appends
 //
@@ -48,9 +102,9 @@
 //   - in-process coalescing: while one Append of an entry is being sequenced,
 //     identical Appends wait for it and return its index.
 //
-// Open, before it accepts any Append, takes the writer lock, reads Tessera's
-// integrated tree size, waits until a published checkpoint covers the whole tree,
-// and brings the map up to that checkpoint, reading any entries the file lacks
+// Open, before it accepts any Append, takes the writer lock, publishes a
+// checkpoint of the whole integrated tree (unless one covers it already), and
+// brings the map up to that checkpoint, reading any entries the file lacks
 // from the log. The hashes, file and log together, must reproduce the
 // checkpoint's root, or the file is discarded and the map rebuilt from the log
 // alone; a log whose entries miss its checkpoint's root fails with ErrCorrupt.
@@ -64,8 +118,8 @@
 //     from the log while catching up, before accepting appends.
 //   - Entry sequenced and integrated by Tessera, but no published checkpoint
 //     covers it and its Append was never acknowledged (a crash in between): it is
-//     in the tree, so the next Open waits for Tessera to publish a checkpoint of
-//     the whole tree and maps it. A retried Append of it returns its index.
+//     in the tree, so the next Open publishes a checkpoint of the whole tree
+//     and maps it. A retried Append of it returns its index.
 //   - Entry queued but not sequenced (a crash before Tessera's batch was
 //     written): it is not in the log; a retried Append adds it once.
 //   - The file torn or corrupt after a crash (it is written without fsync, being
@@ -112,20 +166,18 @@ import (
 // Defaults for the Config fields left zero. They are tuned for a log that must
 // answer a lone Append quickly (in about BatchMaxAge plus a few fsyncs) and
 // still batch tens of thousands of concurrent Appends per second; see
-// docs/benchmarks-ledger.md for the measurements behind them.
+// docs/benchmarks.md for the measurements behind them.
 const (
 	// DefaultBatchMaxSize caps the entries Tessera sequences and integrates in one
 	// batch (one write of each touched entry bundle and tile, each fsynced).
 	DefaultBatchMaxSize = 4096
 	// DefaultBatchMaxAge is how long the first entry of a batch waits for others.
 	DefaultBatchMaxAge = 5 * time.Millisecond
-	// DefaultCheckpointInterval is the smallest interval Tessera's POSIX driver
-	// allows between published checkpoints.
-	DefaultCheckpointInterval = 100 * time.Millisecond
 	// DefaultMaxOutstanding bounds the entries queued but not yet sequenced.
 	DefaultMaxOutstanding = tessera.DefaultPushbackMaxOutstanding
-	// DefaultPollInterval is how often a waiting Append rereads the checkpoint file.
-	DefaultPollInterval = 2 * time.Millisecond
+	// DefaultRetryInterval is how soon a failed checkpoint publication is
+	// retried while Appends wait for it.
+	DefaultRetryInterval = 10 * time.Millisecond
 )
 
 // MaxEntrySize is the largest entry tlog-tiles allows (its length is a uint16).
@@ -173,14 +225,6 @@ type Config struct {
 	// into many small batches. Default: DefaultBatchMaxAge (5ms).
 	BatchMaxAge time.Duration
 
-	// CheckpointInterval is the least time between two published checkpoints
-	// (tessera.WithCheckpointInterval); Tessera's POSIX driver rejects less than
-	// 100ms. Under load every Append waits for the next checkpoint, so Appends
-	// take about CheckpointInterval plus the time to integrate a batch, and n
-	// concurrent Appenders get at most n / that many entries per second.
-	// Default: DefaultCheckpointInterval (100ms).
-	CheckpointInterval time.Duration
-
 	// MaxOutstanding is the most entries queued in Tessera but not yet sequenced;
 	// further Appends wait (or fail when their context ends) for room. It bounds
 	// the memory held by queued entries. It is also passed to
@@ -188,10 +232,10 @@ type Config struct {
 	// Default: DefaultMaxOutstanding (4096).
 	MaxOutstanding uint
 
-	// PollInterval is how often Append rereads the checkpoint file while some
-	// Append waits for a checkpoint to cover its entry; nothing is read while
-	// none waits. Default: DefaultPollInterval (2ms).
-	PollInterval time.Duration
+	// RetryInterval is how soon a failed checkpoint publication (a file that
+	// could not be written, say) is retried while some Append waits for it.
+	// Default: DefaultRetryInterval (10ms).
+	RetryInterval time.Duration
 }
 
 // Log is a ledger.Log on a tlog-tiles directory. It is safe for concurrent use.
@@ -204,14 +248,16 @@ type Log struct {
 	index  *keyIndex
 
 	// Writer state; add is nil for a read-only Log.
-	add      tessera.AddFn
-	shutdown func(context.Context) error
-	cancel   context.CancelFunc
-	awaiter  *awaiter
-	slots    chan struct{}
-	release  func()
-	dedup    *dedup
-	lock     *os.File // the writer lock (see lockWriter)
+	add       tessera.AddFn
+	shutdown  func(context.Context) error
+	cancel    context.CancelFunc
+	publisher *publisher
+	awaiter   *awaiter
+	gate      *gate
+	slots     chan struct{}
+	release   func()
+	dedup     *dedup
+	lock      *os.File // the writer lock (see lockWriter)
 
 	mu       sync.RWMutex // guards closed and inflight.Add
 	closed   bool
@@ -239,14 +285,11 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	if cfg.BatchMaxAge <= 0 {
 		cfg.BatchMaxAge = DefaultBatchMaxAge
 	}
-	if cfg.CheckpointInterval <= 0 {
-		cfg.CheckpointInterval = DefaultCheckpointInterval
-	}
 	if cfg.MaxOutstanding == 0 {
 		cfg.MaxOutstanding = DefaultMaxOutstanding
 	}
-	if cfg.PollInterval <= 0 {
-		cfg.PollInterval = DefaultPollInterval
+	if cfg.RetryInterval <= 0 {
+		cfg.RetryInterval = DefaultRetryInterval
 	}
 	if cfg.Signer != nil && cfg.Verifier != nil &&
 		(cfg.Signer.Name() != cfg.Verifier.Name() || cfg.Signer.KeyHash() != cfg.Verifier.KeyHash()) {
@@ -314,10 +357,15 @@ func (l *Log) openWriter(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("posix: open %s: tessera storage: %w", l.dir, err)
 	}
+	// Tessera gets a signer it needs to open the log (and to sign the empty
+	// tree of a new one), and a checkpoint interval so long that it never
+	// publishes: keytrail publishes every checkpoint (see the package doc).
+	guard := &guardedSigner{Signer: l.cfg.Signer}
 	opts := tessera.NewAppendOptions().
-		WithCheckpointSigner(l.cfg.Signer).
+		WithCheckpointSigner(guard).
 		WithBatching(l.cfg.BatchMaxSize, l.cfg.BatchMaxAge).
-		WithCheckpointInterval(l.cfg.CheckpointInterval).
+		WithCheckpointInterval(tesseraHold).
+		WithCheckpointRepublishInterval(tesseraHold).
 		WithPushback(l.cfg.MaxOutstanding)
 
 	// Tessera's background jobs live until Close, not until ctx ends.
@@ -327,25 +375,25 @@ func (l *Log) openWriter(ctx context.Context) (err error) {
 		cancel()
 		return fmt.Errorf("posix: open %s: tessera appender: %w", l.dir, err)
 	}
-	aw := newAwaiter(&l.cps, l.cfg.PollInterval, l.logger)
+	guard.off.Store(true)
+	pub := &publisher{signer: l.cfg.Signer, integrated: reader.IntegratedSize, files: l.files, cps: &l.cps}
 	stop := func() {
 		_ = shutdown(context.WithoutCancel(ctx))
 		cancel()
-		aw.stop()
 	}
 
 	// Exactly-once: before accepting an append, the leaf-hash map must cover
-	// every entry in the tree, including any a crashed writer sequenced but no
-	// checkpoint covers yet. Tessera publishes a checkpoint of the whole tree
-	// within one CheckpointInterval; wait for it.
-	integrated, err := reader.IntegratedSize(ctx)
-	if err != nil {
+	// every entry in the tree, including any a crashed writer integrated but
+	// no checkpoint covers yet. Publish a checkpoint of the whole tree.
+	if cp, err := l.cps.latest(); err == nil {
+		pub.have, pub.size, pub.root = true, cp.Size, cp.Hash
+	} else if !errors.Is(err, fs.ErrNotExist) {
 		stop()
-		return fmt.Errorf("posix: open %s: tree size: %w", l.dir, err)
+		return fmt.Errorf("posix: open %s: %w", l.dir, err)
 	}
-	if err := aw.await(ctx, integrated); err != nil {
+	if _, err := pub.publish(ctx); err != nil {
 		stop()
-		return fmt.Errorf("posix: open %s: waiting for a checkpoint of all %d entries: %w", l.dir, integrated, err)
+		return fmt.Errorf("posix: open %s: publishing a checkpoint of the whole tree: %w", l.dir, err)
 	}
 	cp, err := l.cps.latest()
 	if err != nil {
@@ -358,6 +406,7 @@ func (l *Log) openWriter(ctx context.Context) (err error) {
 		dd.close()
 		return fmt.Errorf("posix: open %s: %w", l.dir, err)
 	}
+	l.cps.own()
 
 	l.add = appender.Add
 	l.shutdown = shutdown
@@ -366,7 +415,9 @@ func (l *Log) openWriter(ctx context.Context) (err error) {
 	l.lock = lock
 	l.dedup = dd
 	l.slots = make(chan struct{}, l.cfg.MaxOutstanding)
-	l.awaiter = aw
+	l.publisher = pub
+	l.gate = newGate(l.cfg.BatchMaxAge)
+	l.awaiter = newAwaiter(pub.publish, cp.Size, l.cfg.RetryInterval, l.logger)
 	l.logger.InfoContext(ctx, "opened ledger for appending", slog.String("origin", l.cfg.Signer.Name()))
 	return nil
 }
@@ -468,10 +519,18 @@ func (l *Log) sequence(ctx context.Context, entry []byte) (uint64, error) {
 	case <-ctx.Done():
 		return 0, fmt.Errorf("posix: append to %s: waiting for room among %d queued entries: %w", l.dir, cap(l.slots), ctx.Err())
 	}
+	leader, err := l.gate.enter(ctx)
+	if err != nil {
+		<-l.slots
+		return 0, fmt.Errorf("posix: append to %s: waiting for the batch being written: %w", l.dir, err)
+	}
 	// Tessera hashes the entry now and writes it with its batch; the future
 	// returns (ignoring ctx) once the batch is written. The copy keeps a caller
 	// that breaks the rule below from making the bytes differ from the hash.
 	idx, err := l.add(ctx, tessera.NewEntry(bytes.Clone(entry)))()
+	if leader {
+		l.gate.done()
+	}
 	<-l.slots
 	if err != nil {
 		if l.isClosed() {
@@ -637,11 +696,9 @@ func (l *Log) Close(ctx context.Context) error {
 	l.mu.Unlock()
 
 	var errs []error
-	if l.shutdown != nil {
-		if err := l.shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("posix: close %s: tessera shutdown: %w", l.dir, err))
-		}
-	}
+	// Pending Appends complete first (the publisher still runs), then a last
+	// checkpoint covers everything Tessera integrated, which is what Tessera's
+	// shutdown waits for.
 	done := make(chan struct{})
 	go func() {
 		l.inflight.Wait()
@@ -651,6 +708,18 @@ func (l *Log) Close(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 		errs = append(errs, fmt.Errorf("posix: close %s: waiting for pending operations: %w", l.dir, ctx.Err()))
+	}
+	if l.publisher != nil {
+		if size, err := l.publisher.publish(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("posix: close %s: publishing the last checkpoint: %w", l.dir, err))
+		} else {
+			l.awaiter.advance(size)
+		}
+	}
+	if l.shutdown != nil {
+		if err := l.shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("posix: close %s: tessera shutdown: %w", l.dir, err))
+		}
 	}
 	if l.cancel != nil {
 		l.cancel()
