@@ -49,6 +49,7 @@ import (
 
 	"github.com/keytrail/keytrail/evidence"
 	"github.com/keytrail/keytrail/internal/checkpoint"
+	"github.com/keytrail/keytrail/internal/kmsperm"
 )
 
 // Sentinel errors of verification; each failed check wraps one of these or one
@@ -121,6 +122,11 @@ type verifiedEntry struct {
 	// (receipts.signature), done by the entry workers so that it runs in
 	// parallel with decoding.
 	receiptErr error
+	// duties is kmsperm.AdminSigners of a key-policy snapshot
+	// (policy.separation-of-duties), if dutiesDone, also done by the workers.
+	duties     kmsperm.Duties
+	dutiesErr  error
+	dutiesDone bool
 }
 
 // VerifyBundle verifies raw, the bytes of a bundle file. It returns an error
@@ -185,6 +191,8 @@ type run struct {
 	bindErr  []error
 	panicked any
 	once     sync.Once
+	// keys are the receipt keys parsed so far (receipts.signature).
+	keys receiptKeys
 }
 
 type job struct {
@@ -308,7 +316,8 @@ func (r *run) start() {
 				r.incErr[j.i] = checkInclusion(r.m, j.i, e, r.cp)
 				r.out[j.i], r.sigErr[j.i], r.bindErr[j.i] = r.v.checkEntry(e, r.m.Rotation)
 				if ve := &r.out[j.i]; ve.ok {
-					ve.receiptErr = verifyReceipt(ve)
+					ve.receiptErr = verifyReceipt(ve, &r.keys)
+					snapshotDuties(ve)
 				}
 			}
 		})
