@@ -394,7 +394,7 @@ func (v *Verifier) checkEntry(e *evidence.Entry, r evidence.Rotation) (ve verifi
 	}
 	// Keep what the rules need, not the statement's bytes.
 	ve.signer, ve.keys, ve.pred = h, st.Keys(), pred
-	if err := bind(st, pred, r); err != nil {
+	if err := bind(ve.keys, pred, r); err != nil {
 		return ve, nil, fmt.Errorf("entry %d: %w: %w", e.Index, ErrBinding, err)
 	}
 	ve.ok = true
@@ -451,10 +451,11 @@ func onlyAbout(keys []evidence.KeyRef, k evidence.KeyRef) bool {
 	return len(keys) == 1 && keys[0] == k
 }
 
-// bind checks that a statement belongs in the rotation's bundle.
-func bind(st *evidence.Statement, pred evidence.Predicate, r evidence.Rotation) error {
+// bind checks that a statement, about keys (Statement.Keys) with predicate
+// pred, belongs in the rotation's bundle.
+func bind(keys []evidence.KeyRef, pred evidence.Predicate, r evidence.Rotation) error {
 	about := false
-	for _, k := range st.Keys() {
+	for _, k := range keys {
 		for _, rk := range []evidence.KeyRef{r.OldKey, r.NewKey} {
 			switch {
 			case k.ID == rk.ID && k.SPKISHA256 != rk.SPKISHA256:
@@ -475,7 +476,7 @@ func bind(st *evidence.Statement, pred evidence.Predicate, r evidence.Rotation) 
 	// A lifecycle event of another rotation belongs here only as the old
 	// key's history (its creation and promotion start its service, which
 	// rotation.window measures); it never counts for this rotation's rules.
-	if ev, ok := pred.(*evidence.LifecycleEvent); ok && ev.RotationID != "" && ev.RotationID != r.ID && !onlyAbout(st.Keys(), r.OldKey) {
+	if ev, ok := pred.(*evidence.LifecycleEvent); ok && ev.RotationID != "" && ev.RotationID != r.ID && !onlyAbout(keys, r.OldKey) {
 		return fmt.Errorf("%s event belongs to rotation %q, not %q", ev.Event, ev.RotationID, r.ID)
 	}
 	return nil
