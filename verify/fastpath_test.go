@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -8,6 +9,8 @@ import (
 	"errors"
 	"sync"
 	"testing"
+
+	"github.com/transparency-dev/merkle/rfc6962"
 
 	"github.com/keytrail/keytrail/verify/receipt"
 )
@@ -70,5 +73,26 @@ func TestReceiptKeysCache(t *testing.T) {
 	der[len(der)-1] ^= 1
 	if k2, err := c.parse(receipt.SchemeP256DER, der); err == nil || k2 == k1 {
 		t.Errorf("changed bytes gave the cached key (err %v)", err)
+	}
+}
+
+// TestProofHasherIsRFC6962: proofHasher hashes exactly as
+// rfc6962.DefaultHasher, for hashes of the usual size and any other.
+func TestProofHasherIsRFC6962(t *testing.T) {
+	h := proofHasher{rfc6962.DefaultHasher}
+	for _, n := range [][2]int{{32, 32}, {0, 0}, {31, 32}, {32, 33}, {64, 32}, {1, 1}} {
+		l, r := make([]byte, n[0]), make([]byte, n[1])
+		for i := range l {
+			l[i] = byte(i*7 + 1)
+		}
+		for i := range r {
+			r[i] = byte(i*13 + 5)
+		}
+		if got, want := h.HashChildren(l, r), rfc6962.DefaultHasher.HashChildren(l, r); !bytes.Equal(got, want) {
+			t.Errorf("HashChildren(%d, %d bytes) = %x, want %x", n[0], n[1], got, want)
+		}
+	}
+	if !bytes.Equal(h.HashLeaf([]byte("x")), rfc6962.DefaultHasher.HashLeaf([]byte("x"))) || !bytes.Equal(h.EmptyRoot(), rfc6962.DefaultHasher.EmptyRoot()) || h.Size() != 32 {
+		t.Error("proofHasher differs from rfc6962.DefaultHasher")
 	}
 }
