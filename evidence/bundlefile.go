@@ -139,6 +139,55 @@ func AssembleBundle(manifestEnvelope []byte, b *Bundle) ([]byte, error) {
 	return strictjson.Marshal(&f)
 }
 
+// fileEntry is FileEntry as readBundle decodes it: the same members, the
+// proof decoded by proofHashes.
+type fileEntry struct {
+	Envelope       []byte      `json:"envelope"`
+	InclusionProof proofHashes `json:"inclusionProof"`
+}
+
+// proofHashes decodes a JSON array of hashes exactly as [][]byte decodes
+// (each element by the decoder's own []byte rules: base64, or null), into a
+// slice sized for a proof up front instead of one grown through reflection
+// element by element, which cost a quarter of reading a bundle.
+type proofHashes [][]byte
+
+func (p *proofHashes) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	switch dec.PeekKind() {
+	case 'n':
+		if _, err := dec.ReadToken(); err != nil {
+			return err
+		}
+		*p = nil
+		return nil
+	case '[':
+	default:
+		// Not an array: the default rules report it.
+		var v [][]byte
+		return json.UnmarshalDecode(dec, &v)
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return err
+	}
+	out := make([][]byte, 0, proofCap)
+	for dec.PeekKind() != ']' {
+		var h []byte
+		if err := json.UnmarshalDecode(dec, &h); err != nil {
+			return err
+		}
+		out = append(out, h)
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return err
+	}
+	*p = out
+	return nil
+}
+
+// proofCap is the capacity proofHashes starts with: a proof in a tree of up
+// to 2^24 leaves.
+const proofCap = 24
+
 // BundleReader receives a bundle file as ReadBundle decodes it.
 type BundleReader struct {
 	// Authenticate verifies the manifest's envelope. Nothing in the manifest is
@@ -292,8 +341,10 @@ func readBundle(in io.Reader, r BundleReader) error {
 				return notBundle("entries is not an array")
 			}
 			for dec.PeekKind() != ']' {
-				var fe FileEntry
-				if err := json.UnmarshalDecode(dec, &fe, opts...); err != nil {
+				var de fileEntry
+				err := json.UnmarshalDecode(dec, &de, opts...)
+				fe := FileEntry{Envelope: de.Envelope, InclusionProof: de.InclusionProof}
+				if err != nil {
 					if m == nil {
 						return notBundle("entries[%d]: %v", count, err)
 					}

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"strconv"
 
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
@@ -65,6 +66,10 @@ type PublicKey struct {
 	Digest string
 	key    crypto.PublicKey
 	v      signature.Verifier
+	// ecdsa is key for ECDSA keys, whose signatures are checked with the
+	// standard library directly, over the hash hashFor gives (hash).
+	ecdsa *ecdsa.PublicKey
+	hash  crypto.Hash
 }
 
 // NewPublicKey wraps pub (ECDSA P-256/P-384, Ed25519 or RSA ≥ 2048 bits).
@@ -81,7 +86,11 @@ func NewPublicKey(pub crypto.PublicKey) (*PublicKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &PublicKey{Digest: d, key: pub, v: v}, nil
+	k := &PublicKey{Digest: d, key: pub, v: v, hash: hf}
+	if ek, ok := pub.(*ecdsa.PublicKey); ok {
+		k.ecdsa = ek
+	}
+	return k, nil
 }
 
 // ParsePublicKeyPEM parses one PEM "PUBLIC KEY" block (SubjectPublicKeyInfo).
@@ -119,8 +128,61 @@ func (k *PublicKey) PEM() string { return MarshalPublicKeyPEM(k.key) }
 
 // Verify checks sig over msg.
 func (k *PublicKey) Verify(msg, sig []byte) error {
+	if k.ecdsa != nil {
+		if !isStrictDERSignature(sig) {
+			return errNotDER
+		}
+		var d []byte
+		if k.hash == crypto.SHA256 {
+			sum := sha256.Sum256(msg)
+			d = sum[:]
+		} else {
+			h := k.hash.New()
+			h.Write(msg)
+			d = h.Sum(nil)
+		}
+		return k.verifyECDSA(d, sig)
+	}
 	return k.VerifyReader(bytesReader(msg), sig)
 }
+
+var errNotDER = errors.New("ECDSA signature is not strict ASN.1 DER")
+
+// verifyECDSAPAE is Verify(PAE(payloadType, payload), sig) for an ECDSA key,
+// hashing the PAE's parts ("DSSEv1" SP LEN(type) SP type SP LEN(body) SP
+// body) instead of building it.
+func (k *PublicKey) verifyECDSAPAE(payloadType string, payload, sig []byte) error {
+	if !isStrictDERSignature(sig) {
+		return errNotDER
+	}
+	var head [64]byte
+	b := append(head[:0], "DSSEv1 "...)
+	b = strconv.AppendInt(b, int64(len(payloadType)), 10)
+	b = append(b, ' ')
+	h := k.hash.New()
+	h.Write(b)
+	io.WriteString(h, payloadType)
+	b = append(head[:0], ' ')
+	b = strconv.AppendInt(b, int64(len(payload)), 10)
+	b = append(b, ' ')
+	h.Write(b)
+	h.Write(payload)
+	var sum [64]byte
+	return k.verifyECDSA(h.Sum(sum[:0]), sig)
+}
+
+// verifyECDSA is what sigstore's ECDSAVerifier does for a strict DER
+// signature, without its per-call overhead (reading the signature from a
+// reader, a reflective ASN.1 parse, an on-curve check of the key on big
+// integers that ecdsa.VerifyASN1 does again): ecdsa.VerifyASN1 of the digest.
+func (k *PublicKey) verifyECDSA(digest, sig []byte) error {
+	if !ecdsa.VerifyASN1(k.ecdsa, digest, sig) {
+		return errBadECDSA
+	}
+	return nil
+}
+
+var errBadECDSA = errors.New("invalid signature when validating ASN.1 encoded signature")
 
 // VerifyReader checks sig over the message read from msg, without holding the
 // message in memory.
@@ -129,8 +191,15 @@ func (k *PublicKey) Verify(msg, sig []byte) error {
 // the IEEE P1363 (r||s) encoding, which would give one signature two encodings,
 // and so one record two leaves.
 func (k *PublicKey) VerifyReader(msg io.Reader, sig []byte) error {
-	if _, ok := k.key.(*ecdsa.PublicKey); ok && !isStrictDERSignature(sig) {
-		return errors.New("ECDSA signature is not strict ASN.1 DER")
+	if k.ecdsa != nil {
+		if !isStrictDERSignature(sig) {
+			return errNotDER
+		}
+		h := k.hash.New()
+		if _, err := io.Copy(h, msg); err != nil {
+			return fmt.Errorf("hashing message: %w", err)
+		}
+		return k.verifyECDSA(h.Sum(nil), sig)
 	}
 	return k.v.VerifySignature(bytesReader(sig), msg)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/keytrail/keytrail/evidence"
@@ -202,12 +203,13 @@ func checkReceiptSignatures(x *rules, res *Result) {
 // verifyReceipt verifies a verified entry's signing receipt, if it is one
 // with a signature: in its scheme, under the public key it carries, whose
 // digest ParseStatement has matched to the subject's.
-func verifyReceipt(ve *verifiedEntry) error {
+// Each distinct key is parsed once per bundle (keys).
+func verifyReceipt(ve *verifiedEntry, keys *receiptKeys) error {
 	p, ok := ve.pred.(*evidence.SigningReceipt)
 	if !ok || p.Source != nil {
 		return nil
 	}
-	k, err := receipt.ParseKey(receipt.Scheme(p.Scheme), p.PublicKey)
+	k, err := keys.parse(receipt.Scheme(p.Scheme), p.PublicKey)
 	if err != nil {
 		return err
 	}
@@ -394,8 +396,14 @@ func (v *Verifier) checkSeparationOfDuties(x *rules, res *Result) {
 	}
 	for _, e := range x.snapshots {
 		p := e.pred.(*evidence.KeyPolicySnapshot)
+		d, err := e.duties, e.dutiesErr
+		if !e.dutiesDone {
+			d, err = kmsperm.AdminSigners(p.Provider, p.Bindings, p.Denies)
+		}
+		if err == nil && len(d.Conflicts) == 0 && len(d.Undetermined) == 0 {
+			continue
+		}
 		what := fmt.Sprintf("policy of %s (%s, key-policy snapshot %s)", e.keys[0].ID, p.Resource.Name, e.where())
-		d, err := kmsperm.AdminSigners(p.Provider, p.Bindings, p.Denies)
 		if err != nil {
 			f.add(fmt.Errorf("%w: %s: %w", ErrSeparationOfDuties, what, err))
 			continue
@@ -412,4 +420,61 @@ func (v *Verifier) checkSeparationOfDuties(x *rules, res *Result) {
 		}
 	}
 	f.report(res, CheckSeparationOfDuties, fmt.Sprintf("key-policy snapshots: %d; in none does a principal both administer and sign", len(x.snapshots)))
+}
+
+// snapshotDuties answers the separation-of-duties question for a verified
+// entry that is a key-policy snapshot (policy.separation-of-duties), in the
+// entry workers, so that it runs in parallel with the signature checks.
+func snapshotDuties(ve *verifiedEntry) {
+	if p, ok := ve.pred.(*evidence.KeyPolicySnapshot); ok {
+		ve.duties, ve.dutiesErr = kmsperm.AdminSigners(p.Provider, p.Bindings, p.Denies)
+		ve.dutiesDone = true
+	}
+}
+
+// maxReceiptKeys bounds the keys one bundle's receiptKeys holds. A bundle's
+// receipts are bound to the rotation's two keys (entries.binding), so a valid
+// bundle needs two; beyond the bound, keys are parsed each time, as before.
+const maxReceiptKeys = 16
+
+// receiptKeys holds the receipt keys parsed in one verification, by scheme
+// and exact SubjectPublicKeyInfo bytes: receipt.ParseKey of the same bytes
+// always gives the same key (or error), and a receipt.Key is immutable and
+// safe for concurrent use, so parsing each distinct key once changes nothing
+// but the time. Safe for concurrent use; nil parses every time.
+type receiptKeys struct {
+	mu sync.Mutex
+	m  map[receiptKeyID]parsedReceiptKey
+}
+
+type receiptKeyID struct {
+	scheme receipt.Scheme
+	spki   string
+}
+
+type parsedReceiptKey struct {
+	k   *receipt.Key
+	err error
+}
+
+func (c *receiptKeys) parse(scheme receipt.Scheme, spki []byte) (*receipt.Key, error) {
+	if c == nil {
+		return receipt.ParseKey(scheme, spki)
+	}
+	c.mu.Lock()
+	got, ok := c.m[receiptKeyID{scheme, string(spki)}]
+	c.mu.Unlock()
+	if ok {
+		return got.k, got.err
+	}
+	k, err := receipt.ParseKey(scheme, spki)
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = make(map[receiptKeyID]parsedReceiptKey)
+	}
+	if len(c.m) < maxReceiptKeys {
+		c.m[receiptKeyID{scheme, string(spki)}] = parsedReceiptKey{k, err}
+	}
+	c.mu.Unlock()
+	return k, err
 }

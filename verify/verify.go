@@ -35,6 +35,7 @@ package verify
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -49,6 +50,7 @@ import (
 
 	"github.com/keytrail/keytrail/evidence"
 	"github.com/keytrail/keytrail/internal/checkpoint"
+	"github.com/keytrail/keytrail/internal/kmsperm"
 )
 
 // Sentinel errors of verification; each failed check wraps one of these or one
@@ -121,6 +123,11 @@ type verifiedEntry struct {
 	// (receipts.signature), done by the entry workers so that it runs in
 	// parallel with decoding.
 	receiptErr error
+	// duties is kmsperm.AdminSigners of a key-policy snapshot
+	// (policy.separation-of-duties), if dutiesDone, also done by the workers.
+	duties     kmsperm.Duties
+	dutiesErr  error
+	dutiesDone bool
 }
 
 // VerifyBundle verifies raw, the bytes of a bundle file. It returns an error
@@ -185,6 +192,8 @@ type run struct {
 	bindErr  []error
 	panicked any
 	once     sync.Once
+	// keys are the receipt keys parsed so far (receipts.signature).
+	keys receiptKeys
 }
 
 type job struct {
@@ -308,7 +317,8 @@ func (r *run) start() {
 				r.incErr[j.i] = checkInclusion(r.m, j.i, e, r.cp)
 				r.out[j.i], r.sigErr[j.i], r.bindErr[j.i] = r.v.checkEntry(e, r.m.Rotation)
 				if ve := &r.out[j.i]; ve.ok {
-					ve.receiptErr = verifyReceipt(ve)
+					ve.receiptErr = verifyReceipt(ve, &r.keys)
+					snapshotDuties(ve)
 				}
 			}
 		})
@@ -370,10 +380,30 @@ func checkInclusion(m *evidence.Manifest, i int, e *evidence.Entry, cp checkpoin
 	if e.Index >= cp.Size {
 		return fmt.Errorf("entry %d: %w: index %d is not below tree size %d", e.Index, ErrInclusion, e.Index, cp.Size)
 	}
-	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, e.Index, cp.Size, leaf, e.InclusionProof, cp.Root); err != nil {
+	if err := proof.VerifyInclusion(proofHasher{rfc6962.DefaultHasher}, e.Index, cp.Size, leaf, e.InclusionProof, cp.Root); err != nil {
 		return fmt.Errorf("entry %d: %w: %w", e.Index, ErrInclusion, err)
 	}
 	return nil
+}
+
+// proofHasher is rfc6962.DefaultHasher (RFC 6962 §2.1, SHA-256) with
+// HashChildren computed on a stack buffer: an inclusion proof in a log of a
+// million leaves hashes 20 pairs, and the library's hasher allocates a hash
+// state, a buffer and a result for each. The proof itself is still checked
+// by the merkle library (proof.VerifyInclusion).
+type proofHasher struct{ *rfc6962.Hasher }
+
+// HashChildren is SHA-256(0x01 || l || r), exactly as rfc6962.Hasher's.
+func (h proofHasher) HashChildren(l, r []byte) []byte {
+	if len(l) != sha256.Size || len(r) != sha256.Size {
+		return h.Hasher.HashChildren(l, r)
+	}
+	var b [1 + 2*sha256.Size]byte
+	b[0] = rfc6962.RFC6962NodeHashPrefix
+	copy(b[1:], l)
+	copy(b[1+sha256.Size:], r)
+	sum := sha256.Sum256(b[:])
+	return sum[:]
 }
 
 // checkEntry authenticates one envelope, then parses and binds its statement.
@@ -385,7 +415,7 @@ func (v *Verifier) checkEntry(e *evidence.Entry, r evidence.Rotation) (ve verifi
 	}
 	// Keep what the rules need, not the statement's bytes.
 	ve.signer, ve.keys, ve.pred = h, st.Keys(), pred
-	if err := bind(st, pred, r); err != nil {
+	if err := bind(ve.keys, pred, r); err != nil {
 		return ve, nil, fmt.Errorf("entry %d: %w: %w", e.Index, ErrBinding, err)
 	}
 	ve.ok = true
@@ -442,10 +472,11 @@ func onlyAbout(keys []evidence.KeyRef, k evidence.KeyRef) bool {
 	return len(keys) == 1 && keys[0] == k
 }
 
-// bind checks that a statement belongs in the rotation's bundle.
-func bind(st *evidence.Statement, pred evidence.Predicate, r evidence.Rotation) error {
+// bind checks that a statement, about keys (Statement.Keys) with predicate
+// pred, belongs in the rotation's bundle.
+func bind(keys []evidence.KeyRef, pred evidence.Predicate, r evidence.Rotation) error {
 	about := false
-	for _, k := range st.Keys() {
+	for _, k := range keys {
 		for _, rk := range []evidence.KeyRef{r.OldKey, r.NewKey} {
 			switch {
 			case k.ID == rk.ID && k.SPKISHA256 != rk.SPKISHA256:
@@ -466,7 +497,7 @@ func bind(st *evidence.Statement, pred evidence.Predicate, r evidence.Rotation) 
 	// A lifecycle event of another rotation belongs here only as the old
 	// key's history (its creation and promotion start its service, which
 	// rotation.window measures); it never counts for this rotation's rules.
-	if ev, ok := pred.(*evidence.LifecycleEvent); ok && ev.RotationID != "" && ev.RotationID != r.ID && !onlyAbout(st.Keys(), r.OldKey) {
+	if ev, ok := pred.(*evidence.LifecycleEvent); ok && ev.RotationID != "" && ev.RotationID != r.ID && !onlyAbout(keys, r.OldKey) {
 		return fmt.Errorf("%s event belongs to rotation %q, not %q", ev.Event, ev.RotationID, r.ID)
 	}
 	return nil

@@ -1,6 +1,7 @@
 package receipt
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -118,6 +119,7 @@ type Key struct {
 	address [20]byte         // secp256k1 schemes only
 	addrHex string           // address, EIP-55
 	digest  string           // "" for an address-only key
+	spki    []byte           // DER SubjectPublicKeyInfo; nil for an address-only key
 }
 
 // NewKey makes a key of scheme from pub: a *secp256k1.PublicKey for the
@@ -158,11 +160,13 @@ func NewKey(scheme Scheme, pub crypto.PublicKey) (*Key, error) {
 	default:
 		return nil, fmt.Errorf("%w: scheme %q is not one of %v", ErrUnsupported, scheme, Schemes)
 	}
-	d, err := KeyDigest(k.pub)
+	// The SPKI is kept: Verify reports it with every result.
+	der, err := k.marshalSPKI()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrKey, err)
+		return nil, err
 	}
-	k.digest = d
+	sum := sha256.Sum256(der)
+	k.spki, k.digest = der, hex.EncodeToString(sum[:])
 	return k, nil
 }
 
@@ -232,8 +236,18 @@ func (k *Key) MarshalKeyPEM() ([]byte, error) {
 }
 
 // SPKI returns the key's DER SubjectPublicKeyInfo (for secp256k1 as
-// MarshalSecp256k1SPKI writes it), or an error for an address-only key.
+// MarshalSecp256k1SPKI writes it), or an error for an address-only key. The
+// slice is the caller's.
 func (k *Key) SPKI() ([]byte, error) {
+	if k.spki != nil {
+		return bytes.Clone(k.spki), nil
+	}
+	return k.marshalSPKI()
+}
+
+// marshalSPKI encodes the key's SubjectPublicKeyInfo; its SHA-256 is
+// KeyDigest.
+func (k *Key) marshalSPKI() ([]byte, error) {
 	switch p := k.pub.(type) {
 	case nil:
 		return nil, fmt.Errorf("%w: an address-only key has no public key", ErrKey)
