@@ -9,9 +9,7 @@
 // SHA-256 of the key's DER SubjectPublicKeyInfo (KeyRef). Predicates are typed
 // and versioned (PredicateTypes); each carries the time its fact happened.
 // Envelopes are signed and verified through sigstore's signature and DSSE
-// packages (ECDSA P-256 and P-384, Ed25519, RSA); ECDSA signatures must be
-// strict DER and are checked with crypto/ecdsa directly (the verdict of
-// sigstore's ECDSA verifier on a DER signature, without its per-call cost).
+// packages (ECDSA P-256 and P-384, Ed25519, RSA); ECDSA signatures must be DER.
 //
 // # Decoding
 //

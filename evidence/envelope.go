@@ -113,10 +113,6 @@ func (e *Envelope) Verify(wantType string, keys KeySet) ([]*PublicKey, error) {
 		if len(e.Payload) > streamPAEOver {
 			return k.VerifyReader(paeReader(e.PayloadType, e.Payload), sig)
 		}
-		if k.ecdsa != nil {
-			// The PAE is hashed in its parts, never built.
-			return k.verifyECDSAPAE(e.PayloadType, e.Payload, sig)
-		}
 		if pae == nil {
 			pae = PAE(e.PayloadType, e.Payload)
 		}

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"math/big"
-	"strconv"
 
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
@@ -147,29 +146,6 @@ func (k *PublicKey) Verify(msg, sig []byte) error {
 }
 
 var errNotDER = errors.New("ECDSA signature is not strict ASN.1 DER")
-
-// verifyECDSAPAE is Verify(PAE(payloadType, payload), sig) for an ECDSA key,
-// hashing the PAE's parts ("DSSEv1" SP LEN(type) SP type SP LEN(body) SP
-// body) instead of building it.
-func (k *PublicKey) verifyECDSAPAE(payloadType string, payload, sig []byte) error {
-	if !isStrictDERSignature(sig) {
-		return errNotDER
-	}
-	var head [64]byte
-	b := append(head[:0], "DSSEv1 "...)
-	b = strconv.AppendInt(b, int64(len(payloadType)), 10)
-	b = append(b, ' ')
-	h := k.hash.New()
-	h.Write(b)
-	io.WriteString(h, payloadType)
-	b = append(head[:0], ' ')
-	b = strconv.AppendInt(b, int64(len(payload)), 10)
-	b = append(b, ' ')
-	h.Write(b)
-	h.Write(payload)
-	var sum [64]byte
-	return k.verifyECDSA(h.Sum(sum[:0]), sig)
-}
 
 // verifyECDSA is what sigstore's ECDSAVerifier does for a strict DER
 // signature, without its per-call overhead (reading the signature from a

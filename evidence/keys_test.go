@@ -236,33 +236,3 @@ func TestECDSAKeyOffCurve(t *testing.T) {
 		t.Fatal("a key off its curve verified a signature")
 	}
 }
-
-// TestECDSAVerifyPAEIsVerifyOfPAE: hashing the PAE in parts verifies exactly
-// what verifying the built PAE does.
-func TestECDSAVerifyPAEIsVerifyOfPAE(t *testing.T) {
-	for _, curve := range []elliptic.Curve{elliptic.P256(), elliptic.P384()} {
-		priv, _ := ecdsa.GenerateKey(curve, rand.Reader)
-		s := mustKey(t, priv)
-		k := s.PublicKey()
-		for _, typ := range []string{PayloadType, "", "x y", BundleMediaType} {
-			for _, payload := range [][]byte{nil, []byte("{}"), bytes.Repeat([]byte("p"), 1000)} {
-				sig, err := s.s.SignMessage(bytes.NewReader(PAE(typ, payload)))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := k.verifyECDSAPAE(typ, payload, sig); err != nil {
-					t.Errorf("%s %q %d bytes: %v", curve.Params().Name, typ, len(payload), err)
-				}
-				// Moving a byte between type and payload changes the PAE.
-				if len(payload) > 0 {
-					if k.verifyECDSAPAE(typ+string(payload[:1]), payload[1:], sig) == nil {
-						t.Errorf("%s %q: shifted boundary verified", curve.Params().Name, typ)
-					}
-				}
-				if k.verifyECDSAPAE(typ, append(bytes.Clone(payload), ' '), sig) == nil {
-					t.Errorf("%s %q: longer payload verified", curve.Params().Name, typ)
-				}
-			}
-		}
-	}
-}
