@@ -65,10 +65,6 @@ type PublicKey struct {
 	Digest string
 	key    crypto.PublicKey
 	v      signature.Verifier
-	// ecdsa is key for ECDSA keys, whose signatures are checked with the
-	// standard library directly, over the hash hashFor gives (hash).
-	ecdsa *ecdsa.PublicKey
-	hash  crypto.Hash
 }
 
 // NewPublicKey wraps pub (ECDSA P-256/P-384, Ed25519 or RSA ≥ 2048 bits).
@@ -85,11 +81,7 @@ func NewPublicKey(pub crypto.PublicKey) (*PublicKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	k := &PublicKey{Digest: d, key: pub, v: v, hash: hf}
-	if ek, ok := pub.(*ecdsa.PublicKey); ok {
-		k.ecdsa = ek
-	}
-	return k, nil
+	return &PublicKey{Digest: d, key: pub, v: v}, nil
 }
 
 // ParsePublicKeyPEM parses one PEM "PUBLIC KEY" block (SubjectPublicKeyInfo).
@@ -127,38 +119,8 @@ func (k *PublicKey) PEM() string { return MarshalPublicKeyPEM(k.key) }
 
 // Verify checks sig over msg.
 func (k *PublicKey) Verify(msg, sig []byte) error {
-	if k.ecdsa != nil {
-		if !isStrictDERSignature(sig) {
-			return errNotDER
-		}
-		var d []byte
-		if k.hash == crypto.SHA256 {
-			sum := sha256.Sum256(msg)
-			d = sum[:]
-		} else {
-			h := k.hash.New()
-			h.Write(msg)
-			d = h.Sum(nil)
-		}
-		return k.verifyECDSA(d, sig)
-	}
 	return k.VerifyReader(bytesReader(msg), sig)
 }
-
-var errNotDER = errors.New("ECDSA signature is not strict ASN.1 DER")
-
-// verifyECDSA is what sigstore's ECDSAVerifier does for a strict DER
-// signature, without its per-call overhead (reading the signature from a
-// reader, a reflective ASN.1 parse, an on-curve check of the key on big
-// integers that ecdsa.VerifyASN1 does again): ecdsa.VerifyASN1 of the digest.
-func (k *PublicKey) verifyECDSA(digest, sig []byte) error {
-	if !ecdsa.VerifyASN1(k.ecdsa, digest, sig) {
-		return errBadECDSA
-	}
-	return nil
-}
-
-var errBadECDSA = errors.New("invalid signature when validating ASN.1 encoded signature")
 
 // VerifyReader checks sig over the message read from msg, without holding the
 // message in memory.
@@ -167,15 +129,8 @@ var errBadECDSA = errors.New("invalid signature when validating ASN.1 encoded si
 // the IEEE P1363 (r||s) encoding, which would give one signature two encodings,
 // and so one record two leaves.
 func (k *PublicKey) VerifyReader(msg io.Reader, sig []byte) error {
-	if k.ecdsa != nil {
-		if !isStrictDERSignature(sig) {
-			return errNotDER
-		}
-		h := k.hash.New()
-		if _, err := io.Copy(h, msg); err != nil {
-			return fmt.Errorf("hashing message: %w", err)
-		}
-		return k.verifyECDSA(h.Sum(nil), sig)
+	if _, ok := k.key.(*ecdsa.PublicKey); ok && !isStrictDERSignature(sig) {
+		return errors.New("ECDSA signature is not strict ASN.1 DER")
 	}
 	return k.v.VerifySignature(bytesReader(sig), msg)
 }
