@@ -137,6 +137,7 @@ type Server struct {
 	logger  *slog.Logger
 	m       *metrics
 	flight  singleflight.Group
+	appends *workers
 	reqs    chan struct{}
 	tiles   *tileServer
 	bundles *bundleServer
@@ -187,12 +188,13 @@ func New(cfg Config) (*Server, error) {
 		cfg.Logger = slog.Default()
 	}
 	s := &Server{
-		cfg:    cfg,
-		log:    cfg.Log,
-		trust:  cfg.Trust,
-		logger: cfg.Logger.With(slog.String("component", "server")),
-		m:      newMetrics(),
-		reqs:   make(chan struct{}, cfg.MaxRequests),
+		cfg:     cfg,
+		log:     cfg.Log,
+		trust:   cfg.Trust,
+		logger:  cfg.Logger.With(slog.String("component", "server")),
+		m:       newMetrics(),
+		reqs:    make(chan struct{}, cfg.MaxRequests),
+		appends: newWorkers(),
 	}
 	if cfg.TilesDir != "" {
 		t, err := newTileServer(cfg.TilesDir)
@@ -502,8 +504,10 @@ func (s *Server) appendAll(ctx context.Context, entries []checked) (*ingest.Subm
 	res := &ingest.SubmitResponse{Entries: make([]ingest.Submitted, len(entries))}
 	errs := make([]error, len(entries))
 	var wg sync.WaitGroup
+	wg.Add(len(entries))
 	for i, e := range entries {
-		wg.Go(func() {
+		s.appends.run(func() {
+			defer wg.Done()
 			lh := leafHash(e.entry)
 			v, err, _ := s.flight.Do(string(lh), func() (any, error) {
 				t := time.Now()
