@@ -3,7 +3,6 @@ package posix
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -11,8 +10,8 @@ import (
 	"time"
 
 	"github.com/keytrail/keytrail/ledger"
+	"github.com/keytrail/keytrail/ledger/internal/backend"
 	flog "github.com/transparency-dev/formats/log"
-	"golang.org/x/mod/sumdb/note"
 )
 
 // checkpoint is a parsed checkpoint and the bytes it was parsed from.
@@ -86,45 +85,6 @@ func (c *checkpoints) acceptLocked(raw []byte) (*checkpoint, error) {
 	}
 	c.last = &checkpoint{Checkpoint: cp, raw: raw}
 	return c.last, nil
-}
-
-// parseCheckpoint authenticates raw with the verifier if there is one and parses it.
-func (l *Log) parseCheckpoint(raw []byte) (flog.Checkpoint, error) {
-	var cp flog.Checkpoint
-	if v := l.cfg.Verifier; v != nil {
-		c, _, _, err := flog.ParseCheckpoint(raw, v.Name(), v)
-		if err != nil {
-			return cp, err
-		}
-		cp = *c
-	} else {
-		// Nothing to authenticate with: parse the note as unverified.
-		_, err := note.Open(raw, nil)
-		var unverified *note.UnverifiedNoteError
-		if !errors.As(err, &unverified) {
-			return cp, fmt.Errorf("malformed signed note: %v", err)
-		}
-		n := unverified.Note
-		if s := l.cfg.Signer; s != nil {
-			signed := false
-			for _, sig := range n.UnverifiedSigs {
-				signed = signed || sig.Name == s.Name() && sig.Hash == s.KeyHash()
-			}
-			if !signed {
-				return cp, fmt.Errorf("no signature by %q (key hash %08x)", s.Name(), s.KeyHash())
-			}
-		}
-		if _, err := cp.Unmarshal([]byte(n.Text)); err != nil {
-			return cp, err
-		}
-		if s := l.cfg.Signer; s != nil && cp.Origin != s.Name() {
-			return cp, fmt.Errorf("origin %q, want the signer's name %q", cp.Origin, s.Name())
-		}
-	}
-	if len(cp.Hash) != 32 {
-		return cp, fmt.Errorf("root hash of %d bytes, want 32", len(cp.Hash))
-	}
-	return cp, nil
 }
 
 // awaiter lets Appends wait until a published checkpoint covers their entries.
@@ -265,4 +225,9 @@ func (a *awaiter) stop() {
 		ch := make(chan struct{})
 		close(*a.grown.Swap(&ch))
 	})
+}
+
+// parseCheckpoint authenticates raw with the verifier if there is one and parses it.
+func (l *Log) parseCheckpoint(raw []byte) (flog.Checkpoint, error) {
+	return backend.ParseCheckpoint(raw, l.cfg.Verifier, l.cfg.Signer)
 }

@@ -11,8 +11,9 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/keytrail/keytrail/ledger/internal/backend"
 
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/tessera/api/layout"
@@ -342,39 +343,9 @@ func readEntry(ctx context.Context, f files, index, treeSize uint64) ([]byte, er
 	return b.Entries[index%layout.EntryBundleWidth], nil
 }
 
-// lockWriter takes an exclusive lock on the directory's writer lock file,
-// waiting for another process to release it until ctx ends. Exactly-once
-// appends need one writer at a time: two would each miss the other's newest
-// entries. The lock is released when the returned file is closed (or the
-// process exits).
+// lockWriter takes the directory's writer lock, waiting for another process to
+// release it until ctx ends. Exactly-once appends need one writer at a time:
+// two would each miss the other's newest entries.
 func lockWriter(ctx context.Context, dir string, logger *slog.Logger) (*os.File, error) {
-	p := filepath.Join(dir, keyIndexDir, writerLockFile)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	logged := false
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return f, nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
-			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", p, err)
-		}
-		if !logged {
-			logged = true
-			logger.WarnContext(ctx, "waiting for another process to stop appending (it holds the writer lock)", slog.String("lock", p))
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, fmt.Errorf("lock %s: another process is appending: %w", p, ctx.Err())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	return backend.LockWriter(ctx, filepath.Join(dir, keyIndexDir, writerLockFile), logger)
 }

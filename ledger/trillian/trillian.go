@@ -70,8 +70,9 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/keytrail/keytrail/ledger/internal/backend"
 
 	tpb "github.com/google/trillian"
 	tclient "github.com/google/trillian/client"
@@ -327,44 +328,6 @@ func (l *Log) reload() (*signed, error) {
 	}
 	l.cp = &signed{raw: raw, size: cp.Size, root: cp.Hash}
 	return l.cp, nil
-}
-
-// parseCheckpoint authenticates raw with the verifier if there is one.
-func (l *Log) parseCheckpoint(raw []byte) (flog.Checkpoint, error) {
-	var cp flog.Checkpoint
-	if v := l.cfg.Verifier; v != nil {
-		c, _, _, err := flog.ParseCheckpoint(raw, v.Name(), v)
-		if err != nil {
-			return cp, err
-		}
-		cp = *c
-	} else {
-		_, err := note.Open(raw, nil)
-		var unverified *note.UnverifiedNoteError
-		if !errors.As(err, &unverified) {
-			return cp, fmt.Errorf("malformed signed note: %v", err)
-		}
-		n := unverified.Note
-		if s := l.cfg.Signer; s != nil {
-			ok := false
-			for _, sig := range n.UnverifiedSigs {
-				ok = ok || sig.Name == s.Name() && sig.Hash == s.KeyHash()
-			}
-			if !ok {
-				return cp, fmt.Errorf("no signature by %q (key hash %08x)", s.Name(), s.KeyHash())
-			}
-		}
-		if _, err := cp.Unmarshal([]byte(n.Text)); err != nil {
-			return cp, err
-		}
-		if s := l.cfg.Signer; s != nil && cp.Origin != s.Name() {
-			return cp, fmt.Errorf("origin %q, want the signer's name %q", cp.Origin, s.Name())
-		}
-	}
-	if len(cp.Hash) != 32 {
-		return cp, fmt.Errorf("root hash of %d bytes, want 32", len(cp.Hash))
-	}
-	return cp, nil
 }
 
 // latest returns the current checkpoint: a writer's own, a reader's reread.
@@ -914,41 +877,6 @@ func (l *Log) Close(ctx context.Context) error {
 	return nil
 }
 
-// lockWriter takes an exclusive lock on the state directory's writer lock,
-// waiting for another process to release it until ctx ends: two writers
-// would each sign checkpoints of their own.
-func lockWriter(ctx context.Context, dir string, logger *slog.Logger) (*os.File, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	p := filepath.Join(dir, lockFile)
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	logged := false
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return f, nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
-			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", p, err)
-		}
-		if !logged {
-			logged = true
-			logger.WarnContext(ctx, "waiting for another writer to close (it holds the writer lock)", slog.String("lock", p))
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, fmt.Errorf("lock %s: another writer holds it: %w", p, ctx.Err())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
 // CreateTree creates and initialises a new Trillian LOG tree through the admin
 // and log APIs at addr (the log server usually serves both) and returns its ID.
 // The display name is cut to the 20 bytes Trillian's schemas store.
@@ -983,4 +911,16 @@ func CreateTree(ctx context.Context, addr, displayName string, opts ...grpc.Dial
 		return 0, fmt.Errorf("trillian: create tree at %s: %w", addr, err)
 	}
 	return tree.GetTreeId(), nil
+}
+
+// parseCheckpoint authenticates raw with the verifier if there is one.
+func (l *Log) parseCheckpoint(raw []byte) (flog.Checkpoint, error) {
+	return backend.ParseCheckpoint(raw, l.cfg.Verifier, l.cfg.Signer)
+}
+
+// lockWriter takes the state directory's writer lock, waiting for another
+// process to release it until ctx ends: two writers would each sign
+// checkpoints of their own.
+func lockWriter(ctx context.Context, dir string, logger *slog.Logger) (*os.File, error) {
+	return backend.LockWriter(ctx, filepath.Join(dir, lockFile), logger)
 }
