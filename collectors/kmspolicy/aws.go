@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/keytrail/keytrail/internal/kmsperm"
 )
 
 // AWSExport is what the operator exported for one AWS KMS key, each file the
@@ -356,30 +358,7 @@ func statement(b *builder, file, field string, s *iamStatement, arn KeyARN) erro
 
 // matchARN matches an ARN against an IAM resource pattern: case-sensitive,
 // "*" any run, "?" one character.
-func matchARN(pattern, arn string) bool {
-	p, t := 0, 0
-	star, mark := -1, 0
-	for t < len(arn) {
-		switch {
-		case p < len(pattern) && (pattern[p] == '?' || pattern[p] == arn[t]):
-			p++
-			t++
-		case p < len(pattern) && pattern[p] == '*':
-			star, mark = p, t
-			p++
-		case star >= 0:
-			p = star + 1
-			mark++
-			t = mark
-		default:
-			return false
-		}
-	}
-	for p < len(pattern) && pattern[p] == '*' {
-		p++
-	}
-	return p == len(pattern)
-}
+func matchARN(pattern, arn string) bool { return kmsperm.Match(pattern, arn, false) }
 
 // principalTypes are the keys of an IAM Principal object, in the order names
 // of each type are listed.

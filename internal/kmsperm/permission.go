@@ -143,12 +143,19 @@ func (p Permission) Grants(action string) bool {
 
 // matchPattern matches s against an IAM pattern ("*" any run, "?" one
 // character), ASCII letters case-insensitively, in O(len(pattern)*len(s)).
-func matchPattern(pattern, s string) bool {
+func matchPattern(pattern, s string) bool { return Match(pattern, s, true) }
+
+// Match matches s against an IAM pattern: "*" any run, "?" one character,
+// ASCII letters compared case-insensitively when fold is set (actions) and
+// exactly otherwise (resource ARNs). It runs in O(len(pattern)*len(s)):
+// patterns cannot make it backtrack exponentially.
+func Match(pattern, s string, fold bool) bool {
+	eq := func(a, b byte) bool { return a == b || fold && lower(a) == lower(b) }
 	p, t := 0, 0
 	star, mark := -1, 0
 	for t < len(s) {
 		switch {
-		case p < len(pattern) && (pattern[p] == '?' || lower(pattern[p]) == lower(s[t])):
+		case p < len(pattern) && (pattern[p] == '?' || eq(pattern[p], s[t])):
 			p++
 			t++
 		case p < len(pattern) && pattern[p] == '*':
