@@ -64,6 +64,18 @@ type Log interface {
 	Close(ctx context.Context) error
 }
 
+// BatchAppender is implemented by backends that append many entries together
+// more cheaply than one Append each (ledger/posix).
+type BatchAppender interface {
+	// AppendBatch appends entries and returns their indices, in order, once
+	// a published checkpoint covers them all: what an Append of each would
+	// return, exactly-once alike (an entry the log holds, or that appears
+	// twice in entries, gets the index of its first copy and adds no leaf).
+	// On error some entries may have been appended; appending them again
+	// returns their indices.
+	AppendBatch(ctx context.Context, entries [][]byte) ([]uint64, error)
+}
+
 // KeyIDsFunc extracts the key IDs an entry names. The ledger calls it to build
 // its key index; it must be deterministic. An error means the entry names no key.
 type KeyIDsFunc func(entry []byte) ([]string, error)

@@ -53,13 +53,16 @@ func newHistogram(bounds []float64) histogram {
 	return histogram{bounds: bounds, counts: make([]uint64, len(bounds)+1)}
 }
 
-func (h *histogram) observe(d time.Duration) {
+func (h *histogram) observe(d time.Duration) { h.observeN(d, 1) }
+
+// observeN records n observations of d (n entries appended together).
+func (h *histogram) observeN(d time.Duration, n int) {
 	s := d.Seconds()
 	i := sort.SearchFloat64s(h.bounds, s)
 	h.mu.Lock()
-	h.counts[i]++
-	h.sum += s
-	h.n++
+	h.counts[i] += uint64(n)
+	h.sum += s * float64(n)
+	h.n += uint64(n)
 	h.mu.Unlock()
 }
 

@@ -21,6 +21,12 @@
 //   - ConcurrentWriters: many goroutines append distinct entries and copies
 //     of the same ones at once; every distinct entry gets one leaf.
 //   - KeyIndex: the leaves naming each key, in order, before and after a restart.
+//   - Batches (backends that implement ledger.BatchAppender): a batch's
+//     entries read back at the indices returned, copies within a batch and
+//     entries already logged keep their first index, concurrent batches and
+//     single Appends sharing entries add one leaf per distinct entry, an
+//     oversized entry fails the batch before anything is appended, and a
+//     batch after a restart finds its entries.
 //   - ReadOnly: a log opened without a signer refuses Append and serves reads.
 //   - Closed: after Close every method fails with ledger.ErrClosed.
 package ledgertest
@@ -93,6 +99,7 @@ func Run(t *testing.T, newLog NewLog) {
 		{"Duplicates", testDuplicates},
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"KeyIndex", testKeyIndex},
+		{"Batches", testBatches},
 		{"ReadOnly", testReadOnly},
 		{"Closed", testClosed},
 	} {
@@ -524,6 +531,146 @@ func testKeyIndex(t *testing.T, h *harness, open Opener) {
 		t.Fatal(err)
 	}
 	check(h.writer(t, open))
+}
+
+func testBatches(t *testing.T, h *harness, open Opener) {
+	l := h.writer(t, open)
+	ba, ok := l.(ledger.BatchAppender)
+	if !ok {
+		t.Skipf("%T does not implement ledger.BatchAppender", l)
+	}
+	// checkBatch appends batch and checks that each entry reads back at its
+	// index, that copies share one, and that the tree grew by want leaves.
+	checkBatch := func(stage string, batch [][]byte, want uint64) []uint64 {
+		t.Helper()
+		before := h.checkpoint(t, l).Size
+		idx, err := ba.AppendBatch(ctx(t), batch)
+		if err != nil {
+			t.Fatalf("%s: AppendBatch: %v", stage, err)
+		}
+		if len(idx) != len(batch) {
+			t.Fatalf("%s: AppendBatch returned %d indices for %d entries", stage, len(idx), len(batch))
+		}
+		cp := h.checkpoint(t, l)
+		if cp.Size != before+want {
+			t.Errorf("%s: tree grew from %d to %d, want %d new leaves", stage, before, cp.Size, want)
+		}
+		at := map[string]uint64{}
+		for i, e := range batch {
+			if idx[i] >= cp.Size {
+				t.Fatalf("%s: entry %d got index %d, beyond the checkpoint (size %d) returned after AppendBatch", stage, i, idx[i], cp.Size)
+			}
+			if prev, ok := at[string(e)]; ok && prev != idx[i] {
+				t.Errorf("%s: copies of one entry at %d and %d", stage, prev, idx[i])
+			}
+			at[string(e)] = idx[i]
+			got, err := l.Entry(ctx(t), idx[i])
+			if err != nil {
+				t.Fatalf("%s: Entry(%d): %v", stage, idx[i], err)
+			}
+			if !bytes.Equal(got, e) {
+				t.Errorf("%s: Entry(%d) = %q, want %q", stage, idx[i], got, e)
+			}
+		}
+		return idx
+	}
+
+	if idx, err := ba.AppendBatch(ctx(t), nil); err != nil || len(idx) != 0 {
+		t.Errorf("AppendBatch(nil) = %v, %v; want no indices, no error", idx, err)
+	}
+	fresh := entries("batch", 150)
+	first := checkBatch("distinct entries and copies", append(slices.Clone(fresh), fresh[3], fresh[0], fresh[3]), 150)
+	single, err := l.Append(ctx(t), []byte("single;key=k1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mixed := [][]byte{[]byte("single;key=k1"), fresh[7], []byte("new;key=k2")}
+	idx := checkBatch("entries already logged", mixed, 1)
+	if idx[0] != single || idx[1] != first[7] {
+		t.Errorf("logged entries got %d and %d in a batch, were at %d and %d", idx[0], idx[1], single, first[7])
+	}
+
+	// Concurrent batches and single Appends sharing entries.
+	before := h.checkpoint(t, l).Size
+	shared := entries("bshared", 20)
+	const batches, each = 8, 40
+	var (
+		mu  sync.Mutex
+		got = map[string]uint64{}
+		wg  sync.WaitGroup
+	)
+	record := func(e []byte, i uint64) {
+		mu.Lock()
+		defer mu.Unlock()
+		if prev, ok := got[string(e)]; ok && prev != i {
+			t.Errorf("entry %q at %d and at %d", e, prev, i)
+		}
+		got[string(e)] = i
+	}
+	for b := range batches {
+		wg.Go(func() {
+			batch := append(entries(fmt.Sprintf("b%d", b), each), shared...)
+			slices.Reverse(batch[b%2*each:]) // vary the order of the shared ones
+			idx, err := ba.AppendBatch(ctx(t), batch)
+			if err != nil {
+				t.Errorf("batch %d: %v", b, err)
+				return
+			}
+			for i, e := range batch {
+				record(e, idx[i])
+			}
+		})
+		wg.Go(func() {
+			e := shared[b%len(shared)]
+			i, err := l.Append(ctx(t), e)
+			if err != nil {
+				t.Errorf("Append: %v", err)
+				return
+			}
+			record(e, i)
+		})
+	}
+	wg.Wait()
+	cp := h.checkpoint(t, l)
+	if want := before + batches*each + uint64(len(shared)); cp.Size != want {
+		t.Errorf("after concurrent batches: tree of %d, want %d", cp.Size, want)
+	}
+	all := readAll(t, l, cp.Size)
+	for e, i := range got {
+		if string(all[i]) != e {
+			t.Errorf("Entry(%d) = %q, acknowledged for %q", i, all[i], e)
+		}
+	}
+	if root := rootAt(t, all, cp.Size); !bytes.Equal(root, cp.Hash) {
+		t.Errorf("checkpoint root %x, entries hash to %x", cp.Hash, root)
+	}
+
+	// An oversized entry fails the batch before anything is appended.
+	if _, err := ba.AppendBatch(ctx(t), [][]byte{[]byte("ok;key=k0"), bytes.Repeat([]byte("x"), 1<<16)}); err == nil {
+		t.Error("AppendBatch with a 65,536-byte entry succeeded")
+	}
+	if after := h.checkpoint(t, l).Size; after != cp.Size {
+		t.Errorf("a failed batch grew the tree from %d to %d", cp.Size, after)
+	}
+
+	if err := l.Close(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ba.AppendBatch(ctx(t), fresh[:1]); !errors.Is(err, ledger.ErrClosed) {
+		t.Errorf("AppendBatch after Close = %v, want ErrClosed", err)
+	}
+	l = h.writer(t, open)
+	ba = l.(ledger.BatchAppender)
+	again := checkBatch("after restart", fresh, 0)
+	if !slices.Equal(again, first[:len(fresh)]) {
+		t.Errorf("after restart the batch got indices %v, want %v", again, first[:len(fresh)])
+	}
+	r := h.reader(t, open)
+	if rb, ok := r.(ledger.BatchAppender); ok {
+		if _, err := rb.AppendBatch(ctx(t), fresh[:1]); !errors.Is(err, ledger.ErrReadOnly) {
+			t.Errorf("reader AppendBatch = %v, want ErrReadOnly", err)
+		}
+	}
 }
 
 func testReadOnly(t *testing.T, h *harness, open Opener) {

@@ -219,18 +219,13 @@ func (d *dedup) rewrite(ctx context.Context, all []leafHash, kept int) error {
 // end with the result; identical appends wait for it meanwhile.
 func (d *dedup) begin(ctx context.Context, h leafHash) (idx uint64, found bool, err error) {
 	for {
-		d.mu.Lock()
-		if idx, ok := d.index[h]; ok {
-			d.mu.Unlock()
-			return idx, true, nil
-		}
-		fl, ok := d.inflight[h]
-		if !ok {
-			d.inflight[h] = &flight{done: make(chan struct{})}
-			d.mu.Unlock()
+		idx, fl, claimed := d.claim(h)
+		if claimed {
 			return 0, false, nil
 		}
-		d.mu.Unlock()
+		if fl == nil {
+			return idx, true, nil
+		}
 		select {
 		case <-fl.done:
 			if fl.err == nil {
@@ -242,6 +237,23 @@ func (d *dedup) begin(ctx context.Context, h leafHash) (idx uint64, found bool, 
 			return 0, false, ctx.Err()
 		}
 	}
+}
+
+// claim looks h up without waiting: the index of its first copy if the log
+// holds it (fl nil, claimed false); the flight of an identical append being
+// sequenced (fl set); or, if neither, claimed is true and the caller must
+// sequence the entry and call end, as after begin.
+func (d *dedup) claim(h leafHash) (idx uint64, fl *flight, claimed bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if idx, ok := d.index[h]; ok {
+		return idx, nil, false
+	}
+	if fl, ok := d.inflight[h]; ok {
+		return 0, fl, false
+	}
+	d.inflight[h] = &flight{done: make(chan struct{})}
+	return 0, nil, true
 }
 
 // end records the outcome of sequencing the entry of hash h, begun by begin.

@@ -161,6 +161,7 @@ import (
 	"github.com/transparency-dev/tessera/client"
 	tposix "github.com/transparency-dev/tessera/storage/posix"
 	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/sync/semaphore"
 )
 
 // Defaults for the Config fields left zero. They are tuned for a log that must
@@ -254,7 +255,7 @@ type Log struct {
 	publisher *publisher
 	awaiter   *awaiter
 	gate      *gate
-	slots     chan struct{}
+	slots     *semaphore.Weighted // room among the entries queued in Tessera (MaxOutstanding)
 	release   func()
 	dedup     *dedup
 	lock      *os.File // the writer lock (see lockWriter)
@@ -414,7 +415,7 @@ func (l *Log) openWriter(ctx context.Context) (err error) {
 	l.release = release
 	l.lock = lock
 	l.dedup = dd
-	l.slots = make(chan struct{}, l.cfg.MaxOutstanding)
+	l.slots = semaphore.NewWeighted(int64(l.cfg.MaxOutstanding))
 	l.publisher = pub
 	l.gate = newGate(l.cfg.BatchMaxAge)
 	l.awaiter = newAwaiter(pub.publish, cp.Size, l.cfg.RetryInterval, l.logger)
@@ -514,14 +515,12 @@ func (l *Log) Append(ctx context.Context, entry []byte) (uint64, error) {
 // sequence hands entry to Tessera and returns its index once it is sequenced
 // and integrated (not yet covered by a published checkpoint).
 func (l *Log) sequence(ctx context.Context, entry []byte) (uint64, error) {
-	select {
-	case l.slots <- struct{}{}:
-	case <-ctx.Done():
-		return 0, fmt.Errorf("posix: append to %s: waiting for room among %d queued entries: %w", l.dir, cap(l.slots), ctx.Err())
+	if err := l.slots.Acquire(ctx, 1); err != nil {
+		return 0, fmt.Errorf("posix: append to %s: waiting for room among %d queued entries: %w", l.dir, l.cfg.MaxOutstanding, err)
 	}
 	leader, err := l.gate.enter(ctx)
 	if err != nil {
-		<-l.slots
+		l.slots.Release(1)
 		return 0, fmt.Errorf("posix: append to %s: waiting for the batch being written: %w", l.dir, err)
 	}
 	// Tessera hashes the entry now and writes it with its batch; the future
@@ -531,7 +530,7 @@ func (l *Log) sequence(ctx context.Context, entry []byte) (uint64, error) {
 	if leader {
 		l.gate.done()
 	}
-	<-l.slots
+	l.slots.Release(1)
 	if err != nil {
 		if l.isClosed() {
 			return 0, fmt.Errorf("posix: append to %s: %w (%v)", l.dir, ledger.ErrClosed, err)
