@@ -10,7 +10,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"runtime/pprof"
 	"syscall"
 	"time"
@@ -50,13 +49,7 @@ index. With --client-ca, clients must present a certificate that names the
 envelope's signer (its CN, a DNS or URI SAN, or an e-mail address).
 
 SIGINT or SIGTERM stops accepting, lets in-flight requests finish (--drain) and
-closes the ledger; every acknowledged entry is durable.
-
-Garbage collection: unless the environment sets GOGC or GOMEMLIMIT, serve runs
-with GOGC=400 and a soft memory limit of 1 GiB (the Go runtime collects more
-often as the heap nears it). Batched ingestion allocates a lot of short-lived
-memory per entry; this trades ~100 MiB more RSS for ~20% less CPU per entry
-(docs/benchmarks.md, "Ingestion server").`,
+closes the ledger; every acknowledged entry is durable.`,
 		Example: `  keytrail log init --origin example.com/custody-log --log-key log.key --ledger ./keytrail-log
   keytrail serve --ledger ./keytrail-log --log-key log.key --trust trust.json --listen 127.0.0.1:8080
   keytrail serve --ledger ./keytrail-log --log-key log.key --trust trust.json --listen :8443 \
@@ -79,7 +72,6 @@ memory per entry; this trades ~100 MiB more RSS for ~20% less CPU per entry
 			if maxBody <= 0 {
 				return cli.Usage("--max-body must be positive")
 			}
-			tuneGC()
 			tb, err := cli.ReadFile(trustPath, verify.MaxTrustBytes, "trust file")
 			if err != nil {
 				return err
@@ -195,26 +187,4 @@ memory per entry; this trades ~100 MiB more RSS for ~20% less CPU per entry
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the server to this file (for benchmarks)")
 	f.MarkHidden("cpuprofile")
 	return c
-}
-
-// Garbage-collector defaults of serve, used when the environment does not set
-// GOGC or GOMEMLIMIT (see the command's help and docs/benchmarks.md).
-const (
-	serveGCPercent   = 400
-	serveMemoryLimit = 1 << 30
-)
-
-// tuneGC applies serve's garbage-collector defaults. A batched submission
-// allocates its body, the decoded envelopes and statements and the logged
-// copies, all short-lived: with the default GOGC=100 the collector ran about
-// five times as often for ~20% more CPU per acknowledged entry. The soft
-// memory limit makes the runtime collect sooner again if the heap grows
-// towards it (the server's own inflight limits bound the live heap well below).
-func tuneGC() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(serveGCPercent)
-	}
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(serveMemoryLimit)
-	}
 }

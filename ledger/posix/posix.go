@@ -28,7 +28,9 @@
 // Append arriving while a batch is being written waits for it, and all that
 // waited go together as the next batch, so batches grow with the load instead
 // of being cut every BatchMaxAge into many small ones (each costs the same
-// synced files); a lone Append goes at once.
+// synced files); a lone Append goes at once. AppendBatch does the work of
+// many concurrent Appends from one goroutine: its entries take their room in
+// the queue together and join one group commit.
 // Only one writer per directory may be open in a process; writers in several
 // processes take turns through Tessera's file locks.
 //

@@ -2,15 +2,16 @@
 // submissions over loopback, next to raw appends to the same ledger in the
 // same run (docs/benchmarks.md).
 //
-//	go run ./cmd/internal/loadgen                       # raw, batched, single-entry phases
+//	go run ./cmd/internal/loadgen                       # raw, rawbatch, batch, single phases
 //	go run ./cmd/internal/loadgen -fill 1000000 -phases fill   # server RSS at 1M entries
 //
 // Phases, in order, on one ledger directory:
 //
-//	raw     posix.Log.Append in this process, -raw-appenders goroutines
-//	batch   keytrail serve (a child process), -clients clients posting batches of -batch envelopes
-//	single  the same server, -single-clients clients posting one envelope per request
-//	fill    the same server, batches until the log holds -fill entries; the server's RSS
+//	raw       posix.Log.Append in this process, -raw-appenders goroutines
+//	rawbatch  posix.Log.AppendBatch in this process, -clients goroutines appending -batch entries at a time
+//	batch     keytrail serve (a child process), -clients clients posting batches of -batch envelopes
+//	single    the same server, -single-clients clients posting one envelope per request
+//	fill      the same server, batches until the log holds -fill entries; the server's RSS
 //
 // Every envelope is a distinct ~1 KiB signing receipt signed (ECDSA P-256) by an
 // enrolled collector; envelopes are signed before a phase's clock starts.
@@ -47,7 +48,7 @@ import (
 var (
 	bin           = flag.String("keytrail", "", "keytrail binary (default: go build ./cmd/keytrail)")
 	dirFlag       = flag.String("dir", "", "working directory (default: a temporary one, removed after)")
-	phases        = flag.String("phases", "raw,batch,single", "phases to run: raw, batch, single, fill")
+	phases        = flag.String("phases", "raw,rawbatch,batch,single", "phases to run: raw, rawbatch, batch, single, fill")
 	duration      = flag.Duration("duration", 8*time.Second, "length of each timed phase")
 	rawAppenders  = flag.Int("raw-appenders", 4096, "concurrent appenders of the raw phase")
 	clients       = flag.Int("clients", 16, "concurrent clients of the batch phase")
@@ -56,6 +57,7 @@ var (
 	fill          = flag.Int("fill", 1000000, "log size the fill phase reaches")
 	maxBody       = flag.Int64("max-body", 1<<20, "the server's --max-body")
 	cpuProfile    = flag.String("cpuprofile", "", "write a CPU profile of this process (the raw phase runs here) to this file")
+	settle        = flag.Duration("settle", 10*time.Second, "before each phase after the first, sync(2) and wait this long, so that one phase's disk writeback does not load the next")
 	serverProfile = flag.String("server-cpuprofile", "", "write a CPU profile of the server to this file")
 )
 
@@ -100,19 +102,35 @@ func main() {
 		want[p] = true
 	}
 	ledgerDir := filepath.Join(dir, "log")
+	first := true
+	pause := func() {
+		if !first && *settle > 0 {
+			syscall.Sync()
+			time.Sleep(*settle)
+		}
+		first = false
+	}
 	if want["raw"] {
-		raw(ctx, fx, ledgerDir)
+		pause()
+		raw(ctx, fx, ledgerDir, false)
+	}
+	if want["rawbatch"] {
+		pause()
+		raw(ctx, fx, ledgerDir, true)
 	}
 	if want["batch"] || want["single"] || want["fill"] {
+		pause()
 		srv := startServer(dir)
 		defer srv.stop()
 		if want["batch"] {
 			batchPhase(ctx, fx, srv)
 		}
 		if want["single"] {
+			pause()
 			singlePhase(ctx, fx, srv)
 		}
 		if want["fill"] {
+			pause()
 			fillPhase(ctx, fx, srv)
 		}
 		fmt.Printf("server: %s\n", srv.rss())
@@ -143,7 +161,10 @@ func sign(ctx context.Context, fx *ingesttest.Fixture, tag string, n int) [][]by
 	return out
 }
 
-func raw(ctx context.Context, fx *ingesttest.Fixture, dir string) {
+// raw appends in this process, one entry per Append from -raw-appenders
+// goroutines, or (batches) -batch entries per AppendBatch from -clients
+// goroutines: the batch phase's shape without HTTP or signature checks.
+func raw(ctx context.Context, fx *ingesttest.Fixture, dir string, batches bool) {
 	l, err := posix.Open(ctx, posix.Config{Dir: dir, Signer: fx.LogSigner, KeyIDs: evidence.SubjectKeyIDs,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
@@ -158,24 +179,46 @@ func raw(ctx context.Context, fx *ingesttest.Fixture, dir string) {
 	deadline := time.Now().Add(*duration)
 	start := time.Now()
 	cpu0 := selfCPU()
+	next := func() []byte {
+		e := bytes.Clone(tmpl)
+		copy(e[at:], fmt.Sprintf("%016d", seq.Add(1)))
+		return e
+	}
 	var wg sync.WaitGroup
-	for range *rawAppenders {
+	appenders, per := *rawAppenders, 1
+	if batches {
+		appenders, per = *clients, *batch
+	}
+	for range appenders {
 		wg.Go(func() {
+			es := make([][]byte, per)
 			for time.Now().Before(deadline) {
-				e := bytes.Clone(tmpl)
-				copy(e[at:], fmt.Sprintf("%016d", seq.Add(1)))
-				if _, err := l.Append(ctx, e); err != nil {
+				for i := range es {
+					es[i] = next()
+				}
+				var err error
+				if batches {
+					_, err = l.AppendBatch(ctx, es)
+				} else {
+					_, err = l.Append(ctx, es[0])
+				}
+				if err != nil {
 					log.Fatal(err)
 				}
-				n.Add(1)
+				n.Add(uint64(per))
 			}
 		})
 	}
 	wg.Wait()
 	el := time.Since(start)
 	cpu := selfCPU() - cpu0
-	fmt.Printf("raw     %d appenders: %d entries in %.1fs = %.0f entries/s (posix.Log.Append, durable, no signature check); CPU %.0f µs/entry\n",
-		*rawAppenders, n.Load(), el.Seconds(), float64(n.Load())/el.Seconds(), perEntry(cpu, n.Load()))
+	if batches {
+		fmt.Printf("rawbatch %d appenders × %d-entry batches: %d entries in %.1fs = %.0f entries/s (posix.Log.AppendBatch, durable, no signature check); CPU %.0f µs/entry\n",
+			appenders, per, n.Load(), el.Seconds(), float64(n.Load())/el.Seconds(), perEntry(cpu, n.Load()))
+	} else {
+		fmt.Printf("raw     %d appenders: %d entries in %.1fs = %.0f entries/s (posix.Log.Append, durable, no signature check); CPU %.0f µs/entry\n",
+			appenders, n.Load(), el.Seconds(), float64(n.Load())/el.Seconds(), perEntry(cpu, n.Load()))
+	}
 	if err := l.Close(ctx); err != nil {
 		log.Fatal(err)
 	}
