@@ -36,6 +36,7 @@ import (
 	"github.com/keytrail/keytrail/internal/checkpoint"
 	"github.com/keytrail/keytrail/internal/ingesttest"
 	"github.com/keytrail/keytrail/internal/server"
+	"github.com/keytrail/keytrail/ledger"
 	"github.com/keytrail/keytrail/ledger/posix"
 )
 
@@ -44,7 +45,7 @@ type env struct {
 	t      *testing.T
 	url    string
 	fx     *ingesttest.Fixture
-	log    *posix.Log
+	log    ledger.Log
 	dir    string
 	client *http.Client
 	stop   func() error
@@ -70,7 +71,16 @@ func startWith(t *testing.T, fx *ingesttest.Fixture, dir string, mutate func(*se
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := server.Config{Log: l, Trust: fx.Trust, TilesDir: dir, Logger: quietLogger()}
+	return startOn(t, fx, l, dir, mutate)
+}
+
+// startOn serves l (its tlog-tiles directory tilesDir, if it has one); the
+// env's stop closes l.
+func startOn(t *testing.T, fx *ingesttest.Fixture, l ledger.Log, tilesDir string, mutate func(*server.Config)) *env {
+	t.Helper()
+	ctx := context.Background()
+	dir := tilesDir
+	cfg := server.Config{Log: l, Trust: fx.Trust, TilesDir: tilesDir, Logger: quietLogger()}
 	if mutate != nil {
 		mutate(&cfg)
 	}
