@@ -1,22 +1,15 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"fmt"
 	"net/http"
 	"sync"
 	"testing"
-
-	"github.com/transparency-dev/merkle/proof"
-	"github.com/transparency-dev/merkle/rfc6962"
 
 	"github.com/keytrail/keytrail/evidence"
 	"github.com/keytrail/keytrail/ingest"
 	"github.com/keytrail/keytrail/internal/checkpoint"
 	"github.com/keytrail/keytrail/internal/ingesttest"
-	"github.com/keytrail/keytrail/internal/server"
 	"github.com/keytrail/keytrail/internal/trilliantest"
 	"github.com/keytrail/keytrail/ledger/trillian"
 )
@@ -93,28 +86,7 @@ func TestServeOnTrillian(t *testing.T) {
 			if res.Entries[0].Index != 0 {
 				t.Errorf("resubmitted envelope got index %d, was 0", res.Entries[0].Index)
 			}
-			for i, s := range res.Entries {
-				got := e.do(http.MethodGet, fmt.Sprintf("/v1/entries/%d", s.Index), nil)
-				if got.status != 200 || !bytes.Equal(got.body, batch[i]) {
-					t.Errorf("GET entry %d: %d, bytes equal: %v", s.Index, got.status, bytes.Equal(got.body, batch[i]))
-				}
-				pa := e.do(http.MethodGet, fmt.Sprintf("/v1/proofs/inclusion?index=%d&size=%d", s.Index, cp.Size), nil)
-				var ir server.InclusionResponse
-				if pa.status != 200 || json.Unmarshal(pa.body, &ir) != nil {
-					t.Fatalf("inclusion: %d %s", pa.status, pa.body)
-				}
-				if err := proof.VerifyInclusion(rfc6962.DefaultHasher, s.Index, cp.Size, s.LeafHash, ir.Proof, cp.Root); err != nil {
-					t.Errorf("inclusion proof of %d: %v", s.Index, err)
-				}
-			}
-			ca := e.do(http.MethodGet, fmt.Sprintf("/v1/proofs/consistency?from=1&to=%d", cp.Size), nil)
-			var cr server.ConsistencyResponse
-			if ca.status != 200 || json.Unmarshal(ca.body, &cr) != nil {
-				t.Fatalf("consistency: %d %s", ca.status, ca.body)
-			}
-			if err := proof.VerifyConsistency(rfc6962.DefaultHasher, 1, cp.Size, cr.Proof, rfc6962.DefaultHasher.HashLeaf(one), cp.Root); err != nil {
-				t.Errorf("consistency proof: %v", err)
-			}
+			e.checkLogged(batch, res, cp, one)
 
 			// 16 concurrent submissions of one new envelope: one entry.
 			fresh := e.receipt(nil, "t", 99)
