@@ -213,36 +213,11 @@ func (d *dedup) rewrite(ctx context.Context, all []leafHash, kept int) error {
 	return nil
 }
 
-// begin looks entry's hash up. If the log holds it, or an identical append is
-// being sequenced, it returns its index (waiting, within ctx, for that append);
-// found is true. Otherwise the caller must sequence the entry and then call
-// end with the result; identical appends wait for it meanwhile.
-func (d *dedup) begin(ctx context.Context, h leafHash) (idx uint64, found bool, err error) {
-	for {
-		idx, fl, claimed := d.claim(h)
-		if claimed {
-			return 0, false, nil
-		}
-		if fl == nil {
-			return idx, true, nil
-		}
-		select {
-		case <-fl.done:
-			if fl.err == nil {
-				return fl.idx, true, nil
-			}
-			// The first append failed before its entry was sequenced (or
-			// nothing says it was): try again, perhaps as the first.
-		case <-ctx.Done():
-			return 0, false, ctx.Err()
-		}
-	}
-}
-
 // claim looks h up without waiting: the index of its first copy if the log
 // holds it (fl nil, claimed false); the flight of an identical append being
-// sequenced (fl set); or, if neither, claimed is true and the caller must
-// sequence the entry and call end, as after begin.
+// sequenced (fl set: its done channel closes when it ends); or, if neither,
+// claimed is true and the caller must sequence the entry and then call end
+// with the result, while identical appends wait for it.
 func (d *dedup) claim(h leafHash) (idx uint64, fl *flight, claimed bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -256,7 +231,7 @@ func (d *dedup) claim(h leafHash) (idx uint64, fl *flight, claimed bool) {
 	return 0, nil, true
 }
 
-// end records the outcome of sequencing the entry of hash h, begun by begin.
+// end records the outcome of sequencing the entry of hash h, claimed by claim.
 func (d *dedup) end(h leafHash, idx uint64, err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -481,65 +481,11 @@ func (l *Log) enter() error {
 // ctx is not consulted while Tessera writes the entry's batch, which takes
 // milliseconds.
 func (l *Log) Append(ctx context.Context, entry []byte) (uint64, error) {
-	if l.add == nil {
-		return 0, fmt.Errorf("posix: append to %s: %w", l.dir, ledger.ErrReadOnly)
-	}
-	if len(entry) > MaxEntrySize {
-		return 0, fmt.Errorf("posix: append to %s: entry of %d bytes exceeds the tlog-tiles limit of %d bytes", l.dir, len(entry), MaxEntrySize)
-	}
-	if err := ctx.Err(); err != nil {
-		return 0, fmt.Errorf("posix: append to %s: %w", l.dir, err)
-	}
-	if err := l.enter(); err != nil {
+	idx, err := l.AppendBatch(ctx, [][]byte{entry})
+	if err != nil {
 		return 0, err
 	}
-	defer l.inflight.Done()
-
-	h := hashLeaf(entry)
-	idx, found, err := l.dedup.begin(ctx, h)
-	if err != nil {
-		return 0, fmt.Errorf("posix: append to %s: waiting for an identical append: %w", l.dir, err)
-	}
-	if !found {
-		idx, err = l.sequence(ctx, entry)
-		l.dedup.end(h, idx, err)
-		if err != nil {
-			return 0, err
-		}
-	}
-	if err := l.awaiter.await(ctx, idx+1); err != nil {
-		return 0, fmt.Errorf("posix: append to %s: entry %d sequenced, waiting for a checkpoint to cover it: %w", l.dir, idx, err)
-	}
-	l.dedup.advance(ctx, l.awaiter.size.Load(), l.files)
-	return idx, nil
-}
-
-// sequence hands entry to Tessera and returns its index once it is sequenced
-// and integrated (not yet covered by a published checkpoint).
-func (l *Log) sequence(ctx context.Context, entry []byte) (uint64, error) {
-	if err := l.slots.Acquire(ctx, 1); err != nil {
-		return 0, fmt.Errorf("posix: append to %s: waiting for room among %d queued entries: %w", l.dir, l.cfg.MaxOutstanding, err)
-	}
-	leader, err := l.gate.enter(ctx)
-	if err != nil {
-		l.slots.Release(1)
-		return 0, fmt.Errorf("posix: append to %s: waiting for the batch being written: %w", l.dir, err)
-	}
-	// Tessera hashes the entry now and writes it with its batch; the future
-	// returns (ignoring ctx) once the batch is written. The copy keeps a caller
-	// that breaks the rule below from making the bytes differ from the hash.
-	idx, err := l.add(ctx, tessera.NewEntry(bytes.Clone(entry)))()
-	if leader {
-		l.gate.done()
-	}
-	l.slots.Release(1)
-	if err != nil {
-		if l.isClosed() {
-			return 0, fmt.Errorf("posix: append to %s: %w (%v)", l.dir, ledger.ErrClosed, err)
-		}
-		return 0, fmt.Errorf("posix: append to %s: sequencing: %w", l.dir, err)
-	}
-	return idx.Index, nil
+	return idx[0], nil
 }
 
 func (l *Log) isClosed() bool {
