@@ -29,6 +29,7 @@ package ledger
 import (
 	"context"
 	"errors"
+	"fmt"
 )
 
 // Errors returned by every backend; test them with errors.Is.
@@ -74,6 +75,24 @@ type BatchAppender interface {
 	// On error some entries may have been appended; appending them again
 	// returns their indices.
 	AppendBatch(ctx context.Context, entries [][]byte) ([]uint64, error)
+}
+
+// AppendAll appends entries and returns their indices, in order: in one
+// AppendBatch if l implements BatchAppender, else by one Append after
+// another. On error some entries may have been appended; appending them
+// again returns their indices.
+func AppendAll(ctx context.Context, l Log, entries [][]byte) ([]uint64, error) {
+	if ba, ok := l.(BatchAppender); ok {
+		return ba.AppendBatch(ctx, entries)
+	}
+	idx := make([]uint64, len(entries))
+	for i, e := range entries {
+		var err error
+		if idx[i], err = l.Append(ctx, e); err != nil {
+			return nil, fmt.Errorf("entry %d: %w", i, err)
+		}
+	}
+	return idx, nil
 }
 
 // KeyIDsFunc extracts the key IDs an entry names. The ledger calls it to build

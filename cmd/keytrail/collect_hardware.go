@@ -22,6 +22,7 @@ import (
 	"github.com/keytrail/keytrail/collectors/tpm"
 	"github.com/keytrail/keytrail/evidence"
 	"github.com/keytrail/keytrail/internal/strictjson"
+	"github.com/keytrail/keytrail/ledger"
 	"github.com/keytrail/keytrail/verify"
 )
 
@@ -78,12 +79,12 @@ func (f *recordFlags) emit(c *cobra.Command, recs []record) error {
 			return err
 		}
 		defer l.Close(context.WithoutCancel(c.Context()))
-		for i, env := range envs {
-			idx, err := l.Append(c.Context(), env)
-			if err != nil {
-				return fmt.Errorf("append: %w", err)
-			}
-			fmt.Fprintf(c.OutOrStdout(), "%d\t%s\t%s\n", idx, recs[i].what, recs[i].key.ID)
+		idx, err := ledger.AppendAll(c.Context(), l, envs)
+		if err != nil {
+			return fmt.Errorf("append: %w", err)
+		}
+		for i := range envs {
+			fmt.Fprintf(c.OutOrStdout(), "%d\t%s\t%s\n", idx[i], recs[i].what, recs[i].key.ID)
 		}
 		return l.Close(c.Context())
 	}

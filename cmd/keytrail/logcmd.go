@@ -229,12 +229,12 @@ published checkpoint. Every file is checked before anything is appended.`,
 				return err
 			}
 			defer l.Close(context.WithoutCancel(c.Context()))
-			for i, e := range entries {
-				idx, err := l.Append(c.Context(), e)
-				if err != nil {
-					return fmt.Errorf("append %s: %w", args[i], err)
-				}
-				fmt.Fprintf(c.OutOrStdout(), "%d\t%s\n", idx, args[i])
+			idx, err := ledger.AppendAll(c.Context(), l, entries)
+			if err != nil {
+				return fmt.Errorf("append: %w (appending the same files again is safe: logged ones keep their index)", err)
+			}
+			for i := range entries {
+				fmt.Fprintf(c.OutOrStdout(), "%d\t%s\n", idx[i], args[i])
 			}
 			return l.Close(c.Context())
 		},

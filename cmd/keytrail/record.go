@@ -13,6 +13,7 @@ import (
 
 	"github.com/keytrail/keytrail/cmd/internal/cli"
 	"github.com/keytrail/keytrail/evidence"
+	"github.com/keytrail/keytrail/ledger"
 )
 
 // recordOut is where the commands that make records put them: envelope
@@ -34,7 +35,8 @@ func (o *recordOut) check() error {
 	return nil
 }
 
-// emit writes or appends the envelopes, in order, and prints where each went.
+// emit writes the envelopes, in order, or appends them to the ledger together
+// (ledger.AppendAll), and prints where each went.
 // names[i] labels envelope i; when there are several, -o is a directory and
 // names[i] its file name there; with one, -o is the file.
 func (o *recordOut) emit(ctx context.Context, w io.Writer, envs [][]byte, names []string) error {
@@ -56,12 +58,12 @@ func (o *recordOut) emit(ctx context.Context, w io.Writer, envs [][]byte, names 
 		return err
 	}
 	defer l.Close(context.WithoutCancel(ctx))
-	for i, env := range envs {
-		idx, err := l.Append(ctx, env)
-		if err != nil {
-			return fmt.Errorf("append %s: %w", names[i], err)
-		}
-		fmt.Fprintf(w, "%d\t%s\n", idx, names[i])
+	idx, err := ledger.AppendAll(ctx, l, envs)
+	if err != nil {
+		return fmt.Errorf("append: %w", err)
+	}
+	for i := range envs {
+		fmt.Fprintf(w, "%d\t%s\n", idx[i], names[i])
 	}
 	return l.Close(ctx)
 }
