@@ -1,9 +1,11 @@
 package evidence
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -194,13 +196,18 @@ type BuildOptions struct {
 	Since []byte
 }
 
-// BuildBundle collects every record in src that names r's old or new key as a
-// subject and whose time is inside r's window, with inclusion proofs against
-// src's latest checkpoint. The caller signs the result with SignBundle.
+// BuildBundle collects, with inclusion proofs against src's latest
+// checkpoint, every record in src that the verifier requires a bundle of r to
+// carry (Relation.Carried): each record naming r's old or new key with a time
+// inside r's window, each lifecycle event naming the rotation, and every
+// residency claim about a place those records name (ResidencyPlaces) or about
+// the log. The caller signs the result with SignBundle.
 //
 // Records are selected by what they say, not by who signed them: the verifier
 // decides whether each one is trustworthy, and a record it cannot verify fails
-// the bundle rather than being silently dropped here.
+// the bundle rather than being silently dropped here. The selection is the
+// verifier's own (Rotation.Relate), decided by the one statement parser
+// (ParseStatement), so the two cannot disagree about which records belong.
 func BuildBundle(ctx context.Context, src LogSource, r Rotation, opts BuildOptions) (*Bundle, error) {
 	if err := r.Validate(); err != nil {
 		return nil, err
@@ -218,16 +225,36 @@ func BuildBundle(ctx context.Context, src LogSource, r Rotation, opts BuildOptio
 	}
 	b := &Bundle{Rotation: r, Checkpoint: string(cpRaw), Entries: []Entry{}}
 
-	var indices []uint64
-	for _, k := range []KeyRef{r.OldKey, r.NewKey} {
-		idx, err := src.KeyIndex(ctx, k.ID)
-		if err != nil {
-			return nil, fmt.Errorf("key index for %s: %w", k.ID, err)
+	lookup := func(names ...string) ([]uint64, error) {
+		var indices []uint64
+		for _, n := range names {
+			idx, err := src.KeyIndex(ctx, n)
+			if err != nil {
+				return nil, fmt.Errorf("key index for %s: %w", n, err)
+			}
+			indices = append(indices, idx...)
 		}
-		indices = append(indices, idx...)
+		slices.Sort(indices)
+		return slices.Compact(indices), nil
 	}
-	slices.Sort(indices)
-	indices = slices.Compact(indices)
+	indices, err := lookup(r.OldKey.ID, r.NewKey.ID)
+	if err != nil {
+		return nil, err
+	}
+	places := map[string]bool{ResidencySubject{Kind: ResidencyLog, Origin: cp.Origin}.Name(): true}
+	selected := map[uint64]bool{}
+	add := func(i uint64, raw []byte) error {
+		p, err := src.InclusionProof(ctx, i, cp.Size)
+		if err != nil {
+			return fmt.Errorf("inclusion proof for entry %d: %w", i, err)
+		}
+		selected[i] = true
+		b.Entries = append(b.Entries, Entry{Index: i, Envelope: raw, InclusionProof: p})
+		if len(b.Entries) > MaxBundleEntries {
+			return fmt.Errorf("evidence: rotation %s has more than %d records", r.ID, MaxBundleEntries)
+		}
+		return nil
+	}
 	for _, i := range indices {
 		if i >= cp.Size {
 			continue
@@ -236,18 +263,38 @@ func BuildBundle(ctx context.Context, src LogSource, r Rotation, opts BuildOptio
 		if err != nil {
 			return nil, fmt.Errorf("read entry %d: %w", i, err)
 		}
-		if !RecordAbout(raw, r) {
+		st, pred, err := parseRecord(raw)
+		if err != nil || !r.Relate(st.Keys(), pred).Carried() {
 			continue
 		}
-		p, err := src.InclusionProof(ctx, i, cp.Size)
-		if err != nil {
-			return nil, fmt.Errorf("inclusion proof for entry %d: %w", i, err)
+		for _, n := range ResidencyPlaces(pred) {
+			places[n] = true
 		}
-		b.Entries = append(b.Entries, Entry{Index: i, Envelope: raw, InclusionProof: p})
-		if len(b.Entries) > MaxBundleEntries {
-			return nil, fmt.Errorf("evidence: rotation %s has more than %d records", r.ID, MaxBundleEntries)
+		if err := add(i, raw); err != nil {
+			return nil, err
 		}
 	}
+	// The residency claims about every place the records name.
+	claims, err := lookup(slices.Sorted(maps.Keys(places))...)
+	if err != nil {
+		return nil, err
+	}
+	for _, i := range claims {
+		if i >= cp.Size || selected[i] {
+			continue
+		}
+		raw, err := src.Entry(ctx, i)
+		if err != nil {
+			return nil, fmt.Errorf("read entry %d: %w", i, err)
+		}
+		if _, pred, err := parseRecord(raw); err != nil || !IsResidencyClaimAbout(pred, places) {
+			continue
+		}
+		if err := add(i, raw); err != nil {
+			return nil, err
+		}
+	}
+	slices.SortFunc(b.Entries, func(x, y Entry) int { return cmp.Compare(x.Index, y.Index) })
 	if opts.Since != nil {
 		old, _, err := checkpoint.Open(opts.Since, opts.Origin, opts.LogVerifier)
 		if err != nil {
@@ -265,23 +312,99 @@ func BuildBundle(ctx context.Context, src LogSource, r Rotation, opts BuildOptio
 	return b, nil
 }
 
-// RecordAbout reports whether the envelope raw holds a statement naming r's old
-// or new key (by key ID) whose record time is inside r's window. It does not
-// verify signatures: it selects, it does not judge.
-func RecordAbout(raw []byte, r Rotation) bool {
+// parseRecord decodes a log entry's envelope and its statement with the one
+// parser, without verifying the signature: it selects, it does not judge.
+func parseRecord(raw []byte) (*Statement, Predicate, error) {
 	env, err := ParseEnvelope(raw, MaxRecordBytes)
-	if err != nil || env.PayloadType != PayloadType {
-		return false
-	}
-	st, pred, err := ParseStatement(env.Payload)
 	if err != nil {
-		return false
+		return nil, nil, err
 	}
-	named := false
-	for _, s := range st.Subject {
-		named = named || s.Name == r.OldKey.ID || s.Name == r.NewKey.ID
+	if env.PayloadType != PayloadType {
+		return nil, nil, fmt.Errorf("%w: %q", ErrPayloadType, env.PayloadType)
 	}
-	return named && r.Window.Contains(pred.RecordTime())
+	return ParseStatement(env.Payload)
+}
+
+// Relation is how a record relates to a rotation: what Rotation.Relate finds.
+// It is the one definition bundle build, the verifier's rules and its
+// completeness check share.
+type Relation struct {
+	// Key: a subject is the rotation's old or new key (ID and digest).
+	Key bool
+	// Conflict, if not empty, says how a subject names one of the rotation's
+	// keys inconsistently: its ID with another digest, or its digest under
+	// another ID.
+	Conflict string
+	// Event: the record is a lifecycle event naming the rotation.
+	Event bool
+	// InWindow: the record's time is inside the rotation's window.
+	InWindow bool
+}
+
+// About reports whether the record concerns the rotation at all.
+func (x Relation) About() bool { return x.Key || x.Conflict != "" || x.Event }
+
+// Carried reports whether a bundle of the rotation must carry the record (if
+// the bundle's checkpoint includes it): it names one of the rotation's keys
+// (consistently or not) at a time inside the window, or it is a lifecycle
+// event of the rotation, at any time.
+func (x Relation) Carried() bool { return x.Event || x.InWindow && (x.Key || x.Conflict != "") }
+
+// Relate says how a statement about keys (Statement.Keys) with predicate
+// pred relates to the rotation.
+func (r Rotation) Relate(keys []KeyRef, pred Predicate) Relation {
+	var x Relation
+	for _, k := range keys {
+		for _, rk := range []KeyRef{r.OldKey, r.NewKey} {
+			switch {
+			case k == rk:
+				x.Key = true
+			case k.ID == rk.ID:
+				x.Conflict = fmt.Sprintf("subject %s has digest %s, but the rotation's key %s has %s", k.ID, k.SPKISHA256, rk.ID, rk.SPKISHA256)
+			case k.SPKISHA256 == rk.SPKISHA256:
+				x.Conflict = fmt.Sprintf("subject %s has the digest of the rotation's key %s under another name", k.ID, rk.ID)
+			}
+		}
+	}
+	if ev, ok := pred.(*LifecycleEvent); ok && ev.RotationID == r.ID {
+		x.Event = true
+	}
+	x.InWindow = r.Window.Contains(pred.RecordTime())
+	return x
+}
+
+// ResidencyPlaces names, in the grammar of residency claims
+// (ResidencySubject.Name), the places a record says a key lives or signs in:
+// the HSM of an hsm-attestation, the KMS regions (or location) of a key-policy
+// snapshot, the HSM of a signing receipt that names one.
+func ResidencyPlaces(pred Predicate) []string {
+	switch p := pred.(type) {
+	case *HSMAttestation:
+		return []string{ResidencySubject{Kind: ResidencyHSM, Serial: p.Token.Serial}.Name()}
+	case *SigningReceipt:
+		if p.HSMSerial != "" {
+			return []string{ResidencySubject{Kind: ResidencyHSM, Serial: p.HSMSerial}.Name()}
+		}
+	case *KeyPolicySnapshot:
+		switch p.Provider {
+		case ProviderAWSKMS:
+			out := []string{ResidencySubject{Kind: ResidencyAWSRegion, Partition: p.Resource.Partition, Region: p.Resource.Region}.Name()}
+			for _, rr := range p.Resource.ReplicaRegions {
+				out = append(out, ResidencySubject{Kind: ResidencyAWSRegion, Partition: p.Resource.Partition, Region: rr}.Name())
+			}
+			return out
+		case ProviderGCPKMS:
+			return []string{ResidencySubject{Kind: ResidencyGCPLocation, Location: p.Resource.Location}.Name()}
+		}
+	}
+	return nil
+}
+
+// IsResidencyClaimAbout reports whether pred is a residency claim about one
+// of places (names as ResidencySubject.Name gives them).
+func IsResidencyClaimAbout(pred Predicate, places map[string]bool) bool {
+	c, ok := pred.(*ResidencyClaim)
+	return ok && places[c.Subject.Name()]
 }
 
 // SubjectKeyIDs returns the key IDs an envelope's statement names. It is the

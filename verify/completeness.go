@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"slices"
+	"strings"
 
 	"github.com/keytrail/keytrail/evidence"
 	"github.com/keytrail/keytrail/internal/checkpoint"
@@ -16,32 +17,48 @@ func tilesConsistencyProof(fsys fs.FS, size1, size2 uint64) ([][]byte, error) {
 	return tiles.NewReader(fsys).ConsistencyProof(size1, size2)
 }
 
-// checkCompleteness rebuilds the rotation's records from a tlog-tiles copy of
-// the log. It reads every entry of the bundle checkpoint's tree, checks the
-// entries against the tiles and the checkpoint's root, and lists every entry
-// about the rotation's keys in its window, or naming the rotation at any time,
-// signed by a trusted key, that the bundle omits.
+// logScan is what a tlog-tiles copy of the log holds about a rotation: read
+// up to the copy's own checkpoint, which is proven consistent with the
+// bundle's.
+type logScan struct {
+	// cp is the copy's checkpoint.
+	cp checkpoint.Checkpoint
+	// records are the authenticated records that relate to the rotation
+	// (evidence.Rotation.Relate) or are residency claims, in index order.
+	records []verifiedEntry
+	// conflicts name the records that name one of the rotation's keys
+	// inconsistently (its ID with another digest, or its digest under
+	// another ID).
+	conflicts []string
+}
+
+// scanLog reads every entry of the log copy's tree, checks the entries
+// against the tiles and the copy's root, and keeps every record that relates
+// to the rotation and that a trusted signer signed and may sign. It returns
+// an error (wrapping ErrIncomplete or ErrConsistency) if the copy cannot be
+// read or is not consistent with the bundle's checkpoint.
 //
-// Only authenticated records count: an entry is considered only if its DSSE
-// signature verifies under a trusted key, and only then is its statement parsed.
-// To keep a scan of a large log fast, an envelope whose payload contains neither
-// key's ID nor its key digest is skipped before its signature is checked: such a
-// payload cannot name the keys.
-func (v *Verifier) checkCompleteness(b *evidence.Manifest, cp checkpoint.Checkpoint, log logKey, fsys fs.FS, res *Result) {
+// Only authenticated records count: a record is kept only if its DSSE
+// signature verifies under a trusted key allowed its predicate type, and it
+// is judged by the same code as a bundle entry (checkEntry).
+//
+// Which records relate to the rotation is decided by the one statement
+// parser (evidence.ParseStatement) and evidence.Rotation.Relate, as bundle
+// build decides it. To keep a scan of a large log fast, an entry is skipped
+// unparsed only when that is provably what the parser would conclude (see
+// mayRelate).
+func (v *Verifier) scanLog(m *evidence.Manifest, cp checkpoint.Checkpoint, log logKey, fsys fs.FS) (*logScan, error) {
 	r := tiles.NewReader(fsys)
 	raw, err := r.Checkpoint()
 	if err != nil {
-		res.fail(CheckLogCompleteness, fmt.Errorf("%w: read log checkpoint: %w", ErrIncomplete, err))
-		return
+		return nil, fmt.Errorf("%w: read log checkpoint: %w", ErrIncomplete, err)
 	}
 	logCP, err := log.open(raw)
 	if err != nil {
-		res.fail(CheckLogCompleteness, fmt.Errorf("%w: log checkpoint: %w", ErrIncomplete, err))
-		return
+		return nil, fmt.Errorf("%w: log checkpoint: %w", ErrIncomplete, err)
 	}
 	if logCP.Size < cp.Size {
-		res.fail(CheckLogCompleteness, fmt.Errorf("%w: the log copy has %d entries, older than the bundle's checkpoint at %d", ErrIncomplete, logCP.Size, cp.Size))
-		return
+		return nil, fmt.Errorf("%w: the log copy has %d entries, older than the bundle's checkpoint at %d", ErrIncomplete, logCP.Size, cp.Size)
 	}
 	if logCP.Size > cp.Size {
 		p, err := r.ConsistencyProof(cp.Size, logCP.Size)
@@ -49,66 +66,140 @@ func (v *Verifier) checkCompleteness(b *evidence.Manifest, cp checkpoint.Checkpo
 			err = verifyConsistency(cp, logCP, p)
 		}
 		if err != nil {
-			res.fail(CheckLogCompleteness, fmt.Errorf("log copy's checkpoint %s vs the bundle's: %w", logCP, err))
-			return
+			return nil, fmt.Errorf("log copy's checkpoint %s vs the bundle's: %w", logCP, err)
 		}
 	} else if !bytes.Equal(logCP.Root, cp.Root) {
-		res.fail(CheckLogCompleteness, fmt.Errorf("%w: split view: log copy %s, bundle %s", ErrConsistency, logCP, cp))
-		return
+		return nil, fmt.Errorf("%w: split view: log copy %s, bundle %s", ErrConsistency, logCP, cp)
 	}
 
-	rot := b.Rotation
-	needles := [][]byte{[]byte(rot.OldKey.SPKISHA256), []byte(rot.NewKey.SPKISHA256), []byte(`"` + rot.OldKey.ID + `"`), []byte(`"` + rot.NewKey.ID + `"`), []byte(`"` + rot.ID + `"`)}
-	var want []uint64
-	err = r.VerifyEntries(cp.Size, cp.Root, func(i uint64, data []byte) error {
+	rot := m.Rotation
+	needles := relationNeedles(rot)
+	s := &logScan{cp: logCP}
+	err = r.VerifyEntries(logCP.Size, logCP.Root, func(i uint64, data []byte) error {
 		env, err := evidence.ParseEnvelope(data, evidence.MaxRecordBytes)
-		if err != nil || env.PayloadType != evidence.PayloadType {
+		if err != nil || env.PayloadType != evidence.PayloadType || !mayRelate(env.Payload, needles) {
 			return nil
 		}
-		if !slices.ContainsFunc(needles, func(n []byte) bool { return bytes.Contains(env.Payload, n) }) {
+		st, pred, err := evidence.ParseStatement(env.Payload)
+		if err != nil {
 			return nil
 		}
-		e := evidence.Entry{Index: i, Envelope: data}
-		if ve, sigErr, _ := v.checkEntry(&e, rot); sigErr == nil && ve.keys != nil && about(ve, rot) {
-			want = append(want, i)
+		_, isClaim := pred.(*evidence.ResidencyClaim)
+		if !isClaim && !rot.Relate(st.Keys(), pred).About() {
+			return nil
 		}
+		// Only now is the signature checked, by the code that checks bundle
+		// entries; the entry's bytes are copied, as the reader reuses them.
+		e := evidence.Entry{Index: i, Envelope: bytes.Clone(data)}
+		ve, sigErr, _ := v.checkEntry(&e, rot)
+		if sigErr != nil || ve.keys == nil {
+			return nil
+		}
+		if ve.rel.Conflict != "" {
+			s.conflicts = append(s.conflicts, fmt.Sprintf("entry %d: %s", i, ve.rel.Conflict))
+		}
+		if ve.rel.Carried() {
+			ve.receiptErr = verifyReceipt(&ve, nil)
+			snapshotDuties(&ve)
+		}
+		s.records = append(s.records, ve)
 		return nil
 	})
 	if err != nil {
-		res.fail(CheckLogCompleteness, fmt.Errorf("%w: the log copy does not match the bundle's checkpoint: %w", ErrIncomplete, err))
-		return
+		return nil, fmt.Errorf("%w: the log copy does not match its checkpoint: %w", ErrIncomplete, err)
 	}
-	have := make(map[uint64]bool, len(b.Entries))
-	for _, e := range b.Entries {
-		have[e.Index] = true
-	}
-	var missing []string
-	for _, i := range want {
-		if !have[i] {
-			missing = append(missing, fmt.Sprintf("entry %d", i))
-		}
-	}
-	if len(missing) > 0 {
-		res.fail(CheckLogCompleteness, fmt.Errorf("%w: the log has %d records of rotation %s (about %s or %s in the window, or naming the rotation) that the bundle omits: %v", ErrIncomplete, len(missing), rot.ID, rot.OldKey.ID, rot.NewKey.ID, missing), missing...)
-		return
-	}
-	res.pass(CheckLogCompleteness, fmt.Sprintf("rebuilt from %d log entries (root %s): all %d records about the rotation's keys are in the bundle", cp.Size, base64.StdEncoding.EncodeToString(cp.Root), len(want)))
+	return s, nil
 }
 
-// about reports whether a verified record belongs in the rotation's bundle: it
-// names one of the rotation's keys (by ID or digest) at a time inside the
-// window, or it is a lifecycle event of this rotation at any time. The second
-// rule keeps an operator from narrowing the window to leave out, say, a
-// rollback: such an event outside the window makes the bundle incomplete.
-func about(ve verifiedEntry, r evidence.Rotation) bool {
-	if ev, ok := ve.pred.(*evidence.LifecycleEvent); ok && ev.RotationID == r.ID {
+// relationNeedles are the JSON strings, quotes included, of which a statement
+// that relates to the rotation, or a residency claim, contains at least one
+// (see mayRelate).
+func relationNeedles(r evidence.Rotation) [][]byte {
+	var out [][]byte
+	for _, s := range []string{r.OldKey.ID, r.NewKey.ID, r.OldKey.SPKISHA256, r.NewKey.SPKISHA256, r.ID, evidence.PredicateResidencyClaim} {
+		out = append(out, []byte(`"`+s+`"`))
+	}
+	return out
+}
+
+// mayRelate reports whether a statement payload may relate to the rotation.
+// It is false only when the parser provably agrees: a statement relates to
+// the rotation if a subject's name or sha256 digest is one of the rotation's
+// keys' IDs or digests, or it is a lifecycle event whose rotationId is the
+// rotation's; or it is a residency claim (predicateType). Each of those is a
+// JSON string value. A JSON string without a backslash decodes to exactly
+// the bytes between its quotes (the strict decoder rejects invalid UTF-8 and
+// raw control characters), so in a payload without any backslash each of
+// those values appears literally, quotes included, among the needles. A
+// payload with a backslash anywhere may spell a value with escapes
+// (ATTACKS.md 39), so it is always parsed.
+func mayRelate(payload []byte, needles [][]byte) bool {
+	if bytes.IndexByte(payload, '\\') >= 0 {
 		return true
 	}
-	named := false
-	for _, k := range ve.keys {
-		for _, rk := range []evidence.KeyRef{r.OldKey, r.NewKey} {
-			named = named || k.ID == rk.ID || k.SPKISHA256 == rk.SPKISHA256
+	return slices.ContainsFunc(needles, func(n []byte) bool { return bytes.Contains(payload, n) })
+}
+
+// checkCompleteness is log.completeness: the bundle carries every record the
+// log (up to the bundle's checkpoint) holds that a bundle of the rotation must
+// carry (evidence.Relation.Carried: the records about its keys in its window,
+// its lifecycle events at any time, and the residency claims about the places
+// those records name), the log holds no record naming one of the rotation's
+// keys inconsistently, and no record the bundle lacks (outside its window, or
+// logged after its checkpoint) changes any rule's outcome: changed lists the
+// checks whose status the log's records change (see VerifyBundle).
+func (v *Verifier) checkCompleteness(m *evidence.Manifest, cp checkpoint.Checkpoint, scan *logScan, claimPlaces map[string]bool, changed []string, res *Result) {
+	have := make(map[uint64]bool, len(m.Entries))
+	for _, e := range m.Entries {
+		have[e.Index] = true
+	}
+	rot := m.Rotation
+	var missing, later []string
+	var required int
+	for _, e := range scan.records {
+		_, isClaim := e.pred.(*evidence.ResidencyClaim)
+		must := e.rel.Carried() || isClaim && evidence.IsResidencyClaimAbout(e.pred, claimPlaces)
+		switch {
+		case have[e.index]:
+		case e.index >= cp.Size:
+			if must || !isClaim {
+				later = append(later, describe(e))
+			}
+		case must:
+			missing = append(missing, describe(e))
+		case !isClaim:
+			later = append(later, describe(e))
+		}
+		if must && e.index < cp.Size {
+			required++
 		}
 	}
-	return named && r.Window.Contains(ve.pred.RecordTime())
+	var f failures
+	for _, c := range scan.conflicts {
+		f.add(fmt.Errorf("%w: the log names a key of rotation %s inconsistently: %s", ErrIncomplete, rot.ID, c))
+	}
+	for _, d := range missing {
+		f.add(fmt.Errorf("%s: %w: the bundle omits this record of rotation %s, which the log holds", d, ErrIncomplete, rot.ID))
+	}
+	if len(changed) > 0 && len(later) > 0 {
+		f.add(fmt.Errorf("%w: records of the log the bundle need not carry (outside its window, or logged after its checkpoint) change %s: %s", ErrIncomplete, strings.Join(changed, ", "), strings.Join(later, "; ")))
+	}
+	f.report(res, CheckLogCompleteness, fmt.Sprintf("read the log copy to its checkpoint at size %d (root %s), consistent with the bundle's at %d: all %d records the bundle must carry are in it; the %d other records about the rotation's keys change no check",
+		scan.cp.Size, base64.StdEncoding.EncodeToString(scan.cp.Root), cp.Size, required, len(later)))
+}
+
+// describe names a verified record for messages.
+func describe(e verifiedEntry) string {
+	what := e.pred.PredicateType()
+	if i := strings.LastIndex(strings.TrimSuffix(what, "/v1"), "/"); i >= 0 {
+		what = strings.TrimSuffix(what, "/v1")[i+1:]
+	}
+	if ev, ok := e.pred.(*evidence.LifecycleEvent); ok {
+		what = ev.Event + " by " + ev.Actor.ID
+	}
+	name := ""
+	if len(e.keys) > 0 {
+		name = " of " + e.keys[0].ID
+	}
+	return fmt.Sprintf("entry %d (%s%s at %s)", e.index, what, name, evidence.FormatTime(e.pred.RecordTime()))
 }

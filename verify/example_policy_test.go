@@ -20,7 +20,7 @@ func ExampleVerifier_VerifyBundle_policyRules() {
 	if err != nil {
 		panic(err)
 	}
-	res, err := v.VerifyBundle(b.BundleBytes, verify.Options{Residency: b.Residency})
+	res, err := v.VerifyBundle(b.BundleBytes, verify.Options{})
 	if err != nil {
 		panic(err)
 	}

@@ -26,6 +26,7 @@ func ExampleVerifier_VerifyBundle() {
 		fmt.Println(c.Status, c.Name)
 	}
 	fmt.Println("verified:", res.Verified)
+	fmt.Println("checks the verdict does not cover:", len(res.Skipped))
 	// Output:
 	// PASS bundle.signature
 	// PASS bundle.format
@@ -45,5 +46,7 @@ func ExampleVerifier_VerifyBundle() {
 	// SKIP break-glass.quorum
 	// SKIP policy.separation-of-duties
 	// SKIP residency
+	// PASS keys.lifecycle
 	// verified: true
+	// checks the verdict does not cover: 9
 }

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"testing"
+
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -145,14 +148,20 @@ func FuzzParsePolicy(f *testing.F) {
 	})
 }
 
-// FuzzResidencyClaims: any bytes given as a residency claim never panic and
-// never make the residency check pass: only the authority's genuine claims do.
+// FuzzResidencyClaims: any bytes logged in place of one of the authority's
+// residency claims never panic and never make the residency check pass: only
+// the authority's genuine, logged claims count.
 func FuzzResidencyClaims(f *testing.F) {
-	b, err := scenario.BuildPolicy(context.Background(), "fuzz seeds", nil)
+	ctx := context.Background()
+	b, err := scenario.BuildPolicy(ctx, "fuzz seeds", nil)
 	if err != nil {
 		f.Fatal(err)
 	}
 	v, err := verify.New(b.Trust, b.Policy)
+	if err != nil {
+		f.Fatal(err)
+	}
+	lv, err := note.NewVerifier(b.LogVerifier)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -161,13 +170,27 @@ func FuzzResidencyClaims(f *testing.F) {
 	}
 	f.Add([]byte(`{"payloadType":"application/vnd.in-toto+json","payload":"","signatures":[]}`))
 	genuine := map[string]bool{}
-	for _, c := range b.Residency {
+	for _, c := range b.Residency[2:] {
 		genuine[string(c)] = true
 	}
 	f.Fuzz(func(t *testing.T, claim []byte) {
-		// The log's claim is replaced by the fuzzed one.
-		claims := append(append([][]byte{}, b.Residency[:2]...), claim)
-		res, err := v.VerifyBundle(b.BundleBytes, verify.Options{Residency: claims})
+		// The log holds the rotation, two of the three claims, and the
+		// fuzzed bytes in place of the third.
+		l := scenario.NewMemLog(b.Origin, b.LogSigner)
+		for _, env := range append(append(slices.Clone(b.Records), b.Residency[:2]...), claim) {
+			if _, err := l.Append(ctx, env); err != nil {
+				t.Fatal(err)
+			}
+		}
+		bun, err := evidence.BuildBundle(ctx, l, b.Rotation, evidence.BuildOptions{Origin: b.Origin, LogVerifier: lv})
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := evidence.SignBundle(ctx, bun, b.Operator.Signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := v.VerifyBundle(raw, verify.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -28,7 +28,7 @@ import (
 func policyMin(min string) string {
 	p := scenario.PolicyYAML
 	if min != "" {
-		p += "keyClasses:\n  hot-signing:\n    minStrength: " + min + "\n"
+		p = strings.Replace(p, "hot-signing: {}", "hot-signing: {minStrength: "+min+"}", 1)
 	}
 	return p
 }

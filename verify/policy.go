@@ -36,6 +36,10 @@ type Policy struct {
 	BreakGlass *BreakGlassPolicy `yaml:"breakGlass"`
 	// Freshness holds the limits of `keytrail verify freshness`.
 	Freshness *FreshnessPolicy `yaml:"freshness"`
+	// Require lists checks that must PASS for a bundle to verify, beyond
+	// those that always must (e.g. [log.completeness,
+	// checkpoint.consistency]): a SKIP of one of them fails the bundle.
+	Require []string `yaml:"require"`
 }
 
 // DeletionPolicy holds the rules of key deletion.
@@ -202,6 +206,11 @@ func (p *Policy) validate() error {
 	if f := p.Freshness; f != nil && f.MaxAge == 0 && (f.HSMAttestation == 0 || f.TPMAttestation == 0 || f.KeyPolicySnapshot == 0) {
 		return fmt.Errorf("%w: freshness: give maxAge, or a limit for every record type", ErrPolicy)
 	}
+	for i, n := range p.Require {
+		if !slices.Contains(Checks, n) {
+			return fmt.Errorf("%w: require[%d]: %q is not a check; want one of %v", ErrPolicy, i, n, Checks)
+		}
+	}
 	for _, name := range slices.Sorted(maps.Keys(p.KeyClasses)) {
 		if err := p.KeyClasses[name].validate(); err != nil {
 			return fmt.Errorf("%w: keyClasses.%s.%w", ErrPolicy, name, err)
@@ -231,6 +240,7 @@ func (c *KeyClassPolicy) validate() error {
 // cloneRules deep-copies the sections a Verifier keeps, so that a caller
 // changing its Policy after New does not change the Verifier.
 func (p *Policy) cloneRules() {
+	p.Require = slices.Clone(p.Require)
 	if p.BreakGlass != nil {
 		b := *p.BreakGlass
 		b.Roles = slices.Clone(b.Roles)

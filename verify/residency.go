@@ -12,9 +12,6 @@ import (
 	"github.com/keytrail/keytrail/internal/kmsperm"
 )
 
-// MaxResidencyClaims bounds the residency claims one verification reads.
-const MaxResidencyClaims = 4096
-
 // TrustedResidency is the trust file's "residency" block: the authorities
 // whose residency claims are believed, and where each collector runs.
 type TrustedResidency struct {
@@ -39,13 +36,12 @@ type CollectorLocation struct {
 }
 
 type residencyTrust struct {
-	authorities keySet
-	collectors  map[string]CollectorLocation
+	collectors map[string]CollectorLocation
 }
 
 // addResidency validates the residency block. addKey enforces that a key is
-// listed once in the whole trust file.
-func (t *Trust) addResidency(r *TrustedResidency, addKey func(field, id, pemKey string) (*evidence.PublicKey, error)) error {
+// listed once in the whole trust file, addHolder that an identity is.
+func (t *Trust) addResidency(r *TrustedResidency, addKey func(field, id, pemKey string) (*evidence.PublicKey, error), addHolder func(field string, h *Holder) error) error {
 	if r == nil {
 		return nil
 	}
@@ -63,7 +59,11 @@ func (t *Trust) addResidency(r *TrustedResidency, addKey func(field, id, pemKey 
 		if err != nil {
 			return err
 		}
-		t.residency.authorities.add(&Holder{ID: a.ID, Kind: "residency-authority", PredicateTypes: []string{evidence.PredicateResidencyClaim}, Key: k})
+		// An authority signs residency claims and nothing else; its claims
+		// are logged records like any other (Holder.May).
+		if err := addHolder(field, &Holder{ID: a.ID, Kind: KindAuthority, PredicateTypes: []string{evidence.PredicateResidencyClaim}, Key: k}); err != nil {
+			return err
+		}
 	}
 	t.residency.collectors = map[string]CollectorLocation{}
 	for i, c := range r.Collectors {
@@ -87,46 +87,47 @@ func (t *Trust) addResidency(r *TrustedResidency, addKey func(field, id, pemKey 
 // jurisdiction the key class allows.
 var ErrResidency = errors.New("residency")
 
-// claim is an authenticated residency claim.
+// claim is an authenticated, logged residency claim.
 type claim struct {
-	c  *evidence.ResidencyClaim
-	by string
-	n  int // its position in Options.Residency
+	c     *evidence.ResidencyClaim
+	by    string
+	index uint64 // its entry in the log
 }
 
 func (c claim) String() string {
-	return fmt.Sprintf("claim %d by %s at %s: %s in %s (%s)", c.n, c.by, c.c.Time, c.c.Subject.Name(), c.c.Region, c.c.Jurisdiction)
+	return fmt.Sprintf("claim by %s at %s (entry %d): %s in %s (%s)", c.by, c.c.Time, c.index, c.c.Subject.Name(), c.c.Region, c.c.Jurisdiction)
 }
 
-// openClaims authenticates residency claims: each is a DSSE envelope of an
-// in-toto statement signed by a residency authority of the trust file, and
-// only then parsed.
-func (v *Verifier) openClaims(envs [][]byte) (map[string][]claim, error) {
-	if len(envs) > MaxResidencyClaims {
-		return nil, fmt.Errorf("%w: %d residency claims, limit %d", ErrResidency, len(envs), MaxResidencyClaims)
-	}
+// claimsOf returns the residency claims among the evidence, by the name of
+// what they are about: each a logged record signed by a residency authority
+// of the trust file (Holder.May and bind let no one else's count).
+func claimsOf(all []verifiedEntry) map[string][]claim {
 	out := map[string][]claim{}
-	for i, raw := range envs {
-		env, err := evidence.ParseEnvelope(raw, evidence.MaxRecordBytes)
-		if err != nil {
-			return nil, fmt.Errorf("%w: claim %d: %w", ErrResidency, i, err)
-		}
-		keys, err := env.Verify(evidence.PayloadType, v.trust.residency.authorities)
-		if err != nil {
-			return nil, fmt.Errorf("%w: claim %d: not signed by a residency authority of the trust file: %w", ErrResidency, i, err)
-		}
-		_, pred, err := evidence.ParseStatement(env.Payload)
-		if err != nil {
-			return nil, fmt.Errorf("%w: claim %d: %w", ErrResidency, i, err)
-		}
-		c, ok := pred.(*evidence.ResidencyClaim)
-		if !ok {
-			return nil, fmt.Errorf("%w: claim %d: predicate %s is not a residency claim", ErrResidency, i, pred.PredicateType())
+	for _, e := range all {
+		c, ok := e.pred.(*evidence.ResidencyClaim)
+		if !ok || e.signer == nil || e.signer.Kind != KindAuthority {
+			continue
 		}
 		name := c.Subject.Name()
-		out[name] = append(out[name], claim{c: c, by: v.trust.residency.authorities.byDigest[keys[0].Digest].ID, n: i})
+		out[name] = append(out[name], claim{c: c, by: e.signer.ID, index: e.index})
 	}
-	return out, nil
+	return out
+}
+
+// claimPlaces names the places whose residency the rotation's records
+// depend on: the log's, and each place a record about the rotation's keys in
+// its window names (evidence.ResidencyPlaces). A bundle must carry every
+// logged claim about them.
+func claimPlaces(r evidence.Rotation, log logKey, all []verifiedEntry) map[string]bool {
+	places := map[string]bool{evidence.ResidencySubject{Kind: evidence.ResidencyLog, Origin: log.origin}.Name(): true}
+	for _, e := range all {
+		if e.rel.Carried() {
+			for _, n := range evidence.ResidencyPlaces(e.pred) {
+				places[n] = true
+			}
+		}
+	}
+	return places
 }
 
 // resolve returns the claim about name in force at t: the latest made at or
@@ -165,9 +166,13 @@ func resolve(claims map[string][]claim, name string, t time.Time) (claim, error)
 // each receipt that names one, the log, and each collector that signed a
 // record, to a jurisdiction, and fails any that is unknown or not allowed
 // for the key class.
-func (v *Verifier) checkResidency(r evidence.Rotation, entries []verifiedEntry, log logKey, opts Options, res *Result) {
-	class := v.policy.KeyClasses[r.KeyClass]
-	if class == nil || len(class.Jurisdictions) == 0 {
+func (v *Verifier) checkResidency(r evidence.Rotation, all []verifiedEntry, log logKey, res *Result) {
+	class, err := v.keyClass(r)
+	if err != nil {
+		res.fail(CheckResidency, err)
+		return
+	}
+	if len(class.Jurisdictions) == 0 {
 		res.skip(CheckResidency, fmt.Sprintf("the policy gives key class %q no jurisdictions", r.KeyClass))
 		return
 	}
@@ -177,11 +182,10 @@ func (v *Verifier) checkResidency(r evidence.Rotation, entries []verifiedEntry, 
 		res.fail(CheckResidency, fmt.Errorf("%w: %w", ErrResidency, err))
 		return
 	}
-	claims, err := v.openClaims(opts.Residency)
-	if err != nil {
-		res.fail(CheckResidency, err)
-		return
-	}
+	// The claims in force are decided from the log: every logged claim the
+	// evidence holds (with a log copy, every claim in it), never files
+	// passed beside the bundle (ATTACKS.md 38).
+	claims := claimsOf(all)
 	var f failures
 	var resolved []string
 	// check resolves one thing, named in the claims' grammar, for what.
@@ -198,7 +202,10 @@ func (v *Verifier) checkResidency(r evidence.Rotation, entries []verifiedEntry, 
 	}
 	located := map[evidence.KeyRef]bool{}
 	signers := map[string]bool{}
-	for _, e := range entries {
+	for _, e := range all {
+		if !e.rel.Carried() {
+			continue
+		}
 		if e.signer != nil && e.signer.Kind == KindCollector {
 			signers[e.signer.ID] = true
 		}
@@ -220,7 +227,7 @@ func (v *Verifier) checkResidency(r evidence.Rotation, entries []verifiedEntry, 
 					continue
 				}
 			}
-			for _, name := range kmsPlaces(p) {
+			for _, name := range evidence.ResidencyPlaces(p) {
 				check(fmt.Sprintf("key %s at %s (key-policy snapshot, entry %d at %s)", e.keys[0].ID, p.Resource.Name, e.index, at), name)
 			}
 		case *evidence.SigningReceipt:
@@ -249,20 +256,4 @@ func (v *Verifier) checkResidency(r evidence.Rotation, entries []verifiedEntry, 
 	}
 	slices.Sort(resolved)
 	f.report(res, CheckResidency, fmt.Sprintf("in %v: %s", allowed, strings.Join(slices.Compact(resolved), ", ")))
-}
-
-// kmsPlaces names the KMS regions (or location) a snapshot's key lives in, in
-// the claims' grammar: its region and every replica region.
-func kmsPlaces(p *evidence.KeyPolicySnapshot) []string {
-	switch p.Provider {
-	case evidence.ProviderAWSKMS:
-		out := []string{evidence.ResidencySubject{Kind: evidence.ResidencyAWSRegion, Partition: p.Resource.Partition, Region: p.Resource.Region}.Name()}
-		for _, rr := range p.Resource.ReplicaRegions {
-			out = append(out, evidence.ResidencySubject{Kind: evidence.ResidencyAWSRegion, Partition: p.Resource.Partition, Region: rr}.Name())
-		}
-		return out
-	case evidence.ProviderGCPKMS:
-		return []string{evidence.ResidencySubject{Kind: evidence.ResidencyGCPLocation, Location: p.Resource.Location}.Name()}
-	}
-	return []string{"unknown provider " + p.Provider}
 }

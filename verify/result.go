@@ -32,6 +32,14 @@ const (
 	errVerificationIncomplete = "verification did not complete"
 )
 
+// Checks lists every check a bundle verification reports, in the order
+// they run.
+var Checks = append([]string{
+	CheckBundleSignature, CheckBundleFormat, CheckCheckpointSignature,
+	CheckEntriesInclusion, CheckEntriesSignature, CheckEntriesBinding,
+	CheckConsistency, CheckRotationStructure, CheckKeysHardware, CheckLogCompleteness,
+}, ruleChecks...)
+
 // Check is one named check and what it concluded.
 type Check struct {
 	Name   string `json:"name"`
@@ -49,13 +57,18 @@ func (c *Check) Err() error { return c.err }
 
 // Result is what VerifyBundle concluded. It is JSON-serialisable.
 type Result struct {
-	// Verified is true only if every check that ran passed and no required check
-	// was skipped.
+	// Verified is true only if every check that ran passed and no required
+	// check (the bundle's, entries', checkpoint's and rotation.structure, and
+	// those the policy's require lists) was skipped.
 	Verified bool `json:"verified"`
 	// Rotation is the rotation ID, once the bundle is authenticated.
 	Rotation string `json:"rotation,omitempty"`
 	// Checks are the checks in the order they ran.
 	Checks []Check `json:"checks"`
+	// Skipped lists the checks that did not run, each with why ("name:
+	// reason"). A verdict never covers what they check: a policy that needs
+	// one lists it under require, and then its SKIP fails the bundle.
+	Skipped []string `json:"skipped,omitempty"`
 	// Hardware is what the hardware evidence established about the rotation's
 	// new key (and old key, if it has any), when keys.hardware ran.
 	Hardware []KeyHardware `json:"hardware,omitempty"`

@@ -3,6 +3,7 @@ package verify
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -24,12 +25,14 @@ const (
 	CheckBreakGlassQuorum        = "break-glass.quorum"
 	CheckSeparationOfDuties      = "policy.separation-of-duties"
 	CheckResidency               = "residency"
+	CheckKeysLifecycle           = "keys.lifecycle"
 )
 
 // ruleChecks lists them, for skipping when the entries did not verify.
 var ruleChecks = []string{
 	CheckRotationWindow, CheckReceiptsSignature, CheckReceiptsBeforePromotion, CheckReceiptsAfterDisable,
 	CheckDeletionRetention, CheckBreakGlassQuorum, CheckSeparationOfDuties, CheckResidency,
+	CheckKeysLifecycle,
 }
 
 // Sentinels of the policy rules; each failure of one of the checks above
@@ -47,6 +50,10 @@ var (
 	ErrBreakGlass = errors.New("break-glass")
 	// ErrSeparationOfDuties: a principal both administers and signs with a key.
 	ErrSeparationOfDuties = errors.New("separation of duties")
+	// ErrKeyLifecycle: a key was used or revived after its retirement.
+	ErrKeyLifecycle = errors.New("key lifecycle")
+	// ErrKeyClass: the rotation's key class is not in the policy.
+	ErrKeyClass = errors.New("unknown key class")
 )
 
 // rec is a verified entry with its time, for messages.
@@ -62,6 +69,7 @@ func (r rec) where() string {
 // rules is what the policy rules read from the verified entries.
 type rules struct {
 	r          evidence.Rotation
+	all        []rec // every record
 	events     []rec // lifecycle events, any rotation
 	receipts   []rec
 	snapshots  []rec
@@ -75,6 +83,7 @@ func newRules(r evidence.Rotation, entries []verifiedEntry) *rules {
 	var requests, promotes, disables []rec
 	for _, e := range entries {
 		re := rec{e, e.pred.RecordTime()}
+		x.all = append(x.all, re)
 		switch p := e.pred.(type) {
 		case *evidence.LifecycleEvent:
 			x.events = append(x.events, re)
@@ -106,9 +115,12 @@ func newRules(r evidence.Rotation, entries []verifiedEntry) *rules {
 	return x
 }
 
-// checkRules runs the policy rules on the verified entries.
-func (v *Verifier) checkRules(r evidence.Rotation, entries []verifiedEntry, log logKey, opts Options, res *Result) {
-	x := newRules(r, entries)
+// checkRules runs the policy rules on the evidence (see gather): the rules
+// of a key's whole life (rotation.window, receipts.before-promotion,
+// receipts.after-disable, deletion.retention, keys.lifecycle) read every
+// record; the others read the records inside the rotation's window.
+func (v *Verifier) checkRules(r evidence.Rotation, all []verifiedEntry, log logKey, res *Result) {
+	x := newRules(r, all)
 	v.checkRotationWindow(x, res)
 	checkReceiptSignatures(x, res)
 	checkBeforePromotion(x, res)
@@ -116,15 +128,31 @@ func (v *Verifier) checkRules(r evidence.Rotation, entries []verifiedEntry, log 
 	v.checkRetention(x, res)
 	v.checkBreakGlass(x, res)
 	v.checkSeparationOfDuties(x, res)
-	v.checkResidency(r, entries, log, opts, res)
+	v.checkResidency(r, all, log, res)
+	checkKeysLifecycle(x, res)
+}
+
+// keyClass returns the policy of the rotation's key class, or an error
+// wrapping ErrKeyClass if the policy does not list it: an unknown class
+// fails every check that depends on it, never skips it (ATTACKS.md 37).
+func (v *Verifier) keyClass(r evidence.Rotation) (*KeyClassPolicy, error) {
+	c := v.policy.KeyClasses[r.KeyClass]
+	if c == nil {
+		return nil, fmt.Errorf("%w: the policy's keyClasses do not list %q (listed: %v)", ErrKeyClass, r.KeyClass, slices.Sorted(maps.Keys(v.policy.KeyClasses)))
+	}
+	return c, nil
 }
 
 // checkRotationWindow: the old key's service, from its promotion (or, with
 // none in the bundle, its creation) to this rotation's disable of it, lies
 // within the class's rotationWindow.
 func (v *Verifier) checkRotationWindow(x *rules, res *Result) {
-	class := v.policy.KeyClasses[x.r.KeyClass]
-	if class == nil || class.RotationWindow == nil {
+	class, err := v.keyClass(x.r)
+	if err != nil {
+		res.fail(CheckRotationWindow, err)
+		return
+	}
+	if class.RotationWindow == nil {
 		res.skip(CheckRotationWindow, fmt.Sprintf("the policy gives key class %q no rotationWindow", x.r.KeyClass))
 		return
 	}
@@ -179,13 +207,12 @@ func days(d time.Duration) string {
 // the statement was parsed), which is the rotation key's (entries.binding).
 // Provider-sourced receipts carry no signature and are counted, not verified.
 func checkReceiptSignatures(x *rules, res *Result) {
-	if len(x.receipts) == 0 {
-		res.skip(CheckReceiptsSignature, "no signing receipts in the bundle")
-		return
-	}
 	var f failures
 	verified, provider := 0, 0
 	for _, e := range x.receipts {
+		if !e.rel.Carried() {
+			continue
+		}
 		p := e.pred.(*evidence.SigningReceipt)
 		if p.Source != nil {
 			provider++
@@ -196,6 +223,10 @@ func checkReceiptSignatures(x *rules, res *Result) {
 			continue
 		}
 		verified++
+	}
+	if verified+provider+len(f.list) == 0 {
+		res.skip(CheckReceiptsSignature, "no signing receipts in the rotation's window")
+		return
 	}
 	f.report(res, CheckReceiptsSignature, fmt.Sprintf("receipts verified under their keys: %d; provider-sourced receipts, which carry no signature: %d", verified, provider))
 }
@@ -329,7 +360,7 @@ func (v *Verifier) checkBreakGlass(x *rules, res *Result) {
 	n := 0
 	for _, e := range x.events {
 		ev := e.pred.(*evidence.LifecycleEvent)
-		if ev.Event != evidence.EventBreakGlass {
+		if ev.Event != evidence.EventBreakGlass || !e.rel.Carried() {
 			continue
 		}
 		n++
@@ -373,6 +404,7 @@ func (v *Verifier) checkBreakGlass(x *rules, res *Result) {
 // unknown fails closed.
 func (v *Verifier) checkSeparationOfDuties(x *rules, res *Result) {
 	var f failures
+	x.snapshots = slices.DeleteFunc(slices.Clone(x.snapshots), func(e rec) bool { return !e.rel.Carried() })
 	if v.policy.Rotation.RequirePolicySnapshots {
 		// The snapshot in force when each key's part begins must be in the
 		// bundle: the old key's at the rotation's request, the new key's at
@@ -420,6 +452,55 @@ func (v *Verifier) checkSeparationOfDuties(x *rules, res *Result) {
 		}
 	}
 	f.report(res, CheckSeparationOfDuties, fmt.Sprintf("key-policy snapshots: %d; in none does a principal both administer and sign", len(x.snapshots)))
+}
+
+// revivals are the lifecycle events that put a key back into service or
+// widen who may use it: none may follow the old key's disable.
+var revivals = []string{
+	evidence.EventEnable, evidence.EventPromote, evidence.EventGrant, evidence.EventRotateMaterial,
+	evidence.EventCreate, evidence.EventSmokeTest, evidence.EventBreakGlass,
+}
+
+// checkKeysLifecycle is keys.lifecycle, over every record about the keys
+// (with a log copy, the whole log's): after this rotation's disable of the
+// old key nothing revives it (revivals; its signatures are
+// receipts.after-disable's), and after the first destroy of either key
+// nothing is recorded about that key at a later time but another destroy.
+func checkKeysLifecycle(x *rules, res *Result) {
+	if x.disableOld == nil {
+		res.fail(CheckKeysLifecycle, fmt.Errorf("%w: no single disable of %s in rotation %s (see rotation.structure)", ErrKeyLifecycle, x.r.OldKey.ID, x.r.ID))
+		return
+	}
+	var f failures
+	for _, e := range x.events {
+		ev := e.pred.(*evidence.LifecycleEvent)
+		if slices.Contains(e.keys, x.r.OldKey) && e.at.After(x.disableOld.at) && slices.Contains(revivals, ev.Event) {
+			f.add(fmt.Errorf("%w: %s of %s by %s (%s) is after its disable (%s)", ErrKeyLifecycle, ev.Event, x.r.OldKey.ID, ev.Actor.ID, e.where(), x.disableOld.where()))
+		}
+	}
+	destroyed := 0
+	for _, k := range []evidence.KeyRef{x.r.OldKey, x.r.NewKey} {
+		var destroy *rec
+		for i, e := range x.events {
+			if ev := e.pred.(*evidence.LifecycleEvent); ev.Event == evidence.EventDestroy && slices.Contains(e.keys, k) && (destroy == nil || e.at.Before(destroy.at)) {
+				destroy = &x.events[i]
+			}
+		}
+		if destroy == nil {
+			continue
+		}
+		destroyed++
+		for _, e := range x.all {
+			if !slices.Contains(e.keys, k) || !e.at.After(destroy.at) {
+				continue
+			}
+			if ev, ok := e.pred.(*evidence.LifecycleEvent); ok && ev.Event == evidence.EventDestroy {
+				continue
+			}
+			f.add(fmt.Errorf("%w: %s (%s) is about %s after its destroy (%s)", ErrKeyLifecycle, describe(e.verifiedEntry), e.where(), k.ID, destroy.where()))
+		}
+	}
+	f.report(res, CheckKeysLifecycle, fmt.Sprintf("nothing revives %s after its disable (%s); keys destroyed: %d, nothing recorded about them after", x.r.OldKey.ID, x.disableOld.where(), destroyed))
 }
 
 // snapshotDuties answers the separation-of-duties question for a verified

@@ -27,7 +27,7 @@ func buildPolicy(t *testing.T, mutate func(*scenario.PolicyRotation)) (*scenario
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := v.VerifyBundle(b.BundleBytes, verify.Options{Residency: b.Residency})
+	res, err := v.VerifyBundle(b.BundleBytes, verify.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,38 +198,43 @@ func slicesDelete(steps []scenario.Step, s *scenario.Step) []scenario.Step {
 	panic("no such step")
 }
 
-// TestScenarioResidencyClaimsAuthenticated: a claim not signed by a residency
-// authority fails the residency check rather than being believed.
+// TestScenarioResidencyClaimsAuthenticated: a logged claim not signed by a
+// residency authority is not believed: in a bundle it fails
+// entries.signature, and it resolves nothing.
 func TestScenarioResidencyClaimsAuthenticated(t *testing.T) {
-	b, err := scenario.BuildPolicy(context.Background(), "", nil)
+	ctx := context.Background()
+	b, err := scenario.BuildPolicy(ctx, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	forged := &evidence.ResidencyClaim{At: evidence.AtTime(scenario.Start), Subject: evidence.ResidencySubject{Kind: evidence.ResidencyHSM, Serial: "hsm-us-1"}, Region: "us-east-1", Jurisdiction: "EU"}
+	forged := &evidence.ResidencyClaim{At: evidence.AtTime(scenario.Start), Subject: evidence.ResidencySubject{Kind: evidence.ResidencyHSM, Serial: scenario.HSMSerial}, Region: "eu-central-1", Jurisdiction: "EU"}
 	st, err := evidence.NewStatement(forged, forged.Subject.Ref())
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, err := evidence.SignStatement(context.Background(), st, b.Collector.Signer)
+	env, err := evidence.SignStatement(ctx, st, b.Collector.Signer)
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := verify.New(b.Trust, b.Policy)
-	if err != nil {
+	// The authority's claim about the HSM is replaced by the collector's.
+	raw, l := relog(t, b, append([][]byte{b.Residency[0], b.Residency[2]}, env)...)
+	res := run(t, b, raw, verify.Options{Log: logCopy(t, b, l)})
+	if c := res.Check(verify.CheckEntriesSignature); c.Status != verify.Fail || !strings.Contains(c.Reason, "unknown signer") && !strings.Contains(c.Reason, "may not sign") {
+		t.Errorf("forged claim in the bundle: %s %s", c.Status, c.Reason)
+	}
+	// Without the forged record in the bundle, the log's copy of it is
+	// ignored and the HSM's jurisdiction is unknown.
+	raw, l = relog(t, b, b.Residency[0], b.Residency[2])
+	if _, err := l.Append(ctx, env); err != nil {
 		t.Fatal(err)
 	}
-	res, err := v.VerifyBundle(b.BundleBytes, verify.Options{Residency: append(b.Residency, env)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c := res.Check(verify.CheckResidency); c.Status != verify.Fail || !strings.Contains(c.Reason, "not signed by a residency authority") {
-		t.Errorf("forged claim: %s %s", c.Status, c.Reason)
+	res = run(t, b, raw, verify.Options{Log: logCopy(t, b, l)})
+	if c := res.Check(verify.CheckResidency); c.Status != verify.Fail || !strings.Contains(c.Reason, "jurisdiction unknown") {
+		t.Errorf("forged claim in the log: %s %s", c.Status, c.Reason)
 	}
 	// Without claims at all, nothing resolves.
-	res, err = v.VerifyBundle(b.BundleBytes, verify.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw, _ = relog(t, b)
+	res = run(t, b, raw, verify.Options{})
 	if c := res.Check(verify.CheckResidency); c.Status != verify.Fail || !strings.Contains(c.Reason, "jurisdiction unknown") {
 		t.Errorf("no claims: %s %s", c.Status, c.Reason)
 	}
@@ -275,7 +280,7 @@ func TestScenarioPolicyCopied(t *testing.T) {
 	b.Policy.BreakGlass.Quorum = 16
 	b.Policy.KeyClasses["hot-signing"].Jurisdictions[0] = "US"
 	b.Policy.KeyClasses["hot-signing"].RotationWindow.Max = 1
-	res, err := v.VerifyBundle(b.BundleBytes, verify.Options{Residency: b.Residency})
+	res, err := v.VerifyBundle(b.BundleBytes, verify.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,13 @@ func (e event) String() string {
 	return fmt.Sprintf("%s by %s at %s (entry %d)", e.ev.Event, e.ev.Actor.ID, evidence.FormatTime(e.at), e.index)
 }
 
+// spanEvents are the steps of a rotation, from its request to the old key's
+// disable, that its window must contain.
+var spanEvents = []string{
+	evidence.EventRequest, evidence.EventCreate, evidence.EventSmokeTest,
+	evidence.EventApprove, evidence.EventPromote, evidence.EventDisable,
+}
+
 // checkStructure applies the rotation rules to the lifecycle events of this
 // rotation. Every violated rule is listed with the record and the time.
 func (v *Verifier) checkStructure(r evidence.Rotation, entries []verifiedEntry, res *Result) {
@@ -86,6 +93,18 @@ func (v *Verifier) checkStructure(r evidence.Rotation, entries []verifiedEntry, 
 		}
 		if !passed {
 			fail("no passing smoke-test of %s before %s", r.NewKey.ID, promote)
+		}
+	}
+
+	// The window states the rotation's span: it must contain the rotation's
+	// own steps, so that it cannot be drawn to leave out what happened
+	// between them (later events of the rotation, such as a destroy, may
+	// fall after it).
+	for _, typ := range spanEvents {
+		for _, e := range byType[typ] {
+			if !r.Window.Contains(e.at) {
+				fail("%s is outside the bundle's window [%s, %s], which must contain the rotation's %v events", e, r.Window.Start, r.Window.End, spanEvents)
+			}
 		}
 	}
 

@@ -85,6 +85,9 @@ type TrustedSigner struct {
 const (
 	KindCollector = "collector"
 	KindPrincipal = "principal"
+	// KindAuthority is a residency authority (TrustedResidency.Authorities):
+	// it signs residency claims only.
+	KindAuthority = "residency-authority"
 )
 
 // Holder is who a trusted key belongs to.
@@ -244,6 +247,11 @@ func NewTrust(f *TrustFile) (*Trust, error) {
 			if !evidence.KnownPredicateType(p) {
 				return nil, fmt.Errorf("%w: %s (%s): unknown predicate type %q", ErrTrust, field, c.ID, p)
 			}
+			// Where things are is the residency authorities' word alone
+			// (residency.authorities), never a collector's.
+			if p == evidence.PredicateResidencyClaim {
+				return nil, fmt.Errorf("%w: %s (%s): a collector may not sign residency claims; list the signer under residency.authorities", ErrTrust, field, c.ID)
+			}
 		}
 		if err := addHolder(field, &Holder{ID: c.ID, Kind: KindCollector, PredicateTypes: slices.Clone(c.PredicateTypes), Key: k}); err != nil {
 			return nil, err
@@ -278,7 +286,7 @@ func NewTrust(f *TrustFile) (*Trust, error) {
 		return nil, err
 	}
 	t.hardware = hw
-	if err := t.addResidency(f.Residency, addKey); err != nil {
+	if err := t.addResidency(f.Residency, addKey, addHolder); err != nil {
 		return nil, err
 	}
 	return t, nil

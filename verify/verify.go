@@ -35,6 +35,7 @@ package verify
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -102,14 +103,12 @@ type Options struct {
 	// bundle's checkpoint must be proven consistent with it.
 	Since []byte
 	// Log is a tlog-tiles copy of the log (e.g. os.DirFS of the embedded log
-	// directory). With it, the verifier rebuilds the rotation's records from the
-	// log and fails if the bundle omits any.
+	// directory). With it, the rules read every record the copy holds about
+	// the rotation's keys or naming the rotation, up to the copy's own
+	// checkpoint (proven consistent with the bundle's), and log.completeness
+	// fails if the bundle omits a record it must carry or one that changes
+	// any check's outcome. Residency claims in force are read from it too.
 	Log fs.FS
-	// Residency are residency claims (DSSE envelopes of residency-claim
-	// statements), each signed by a residency authority of the trust file.
-	// The residency check resolves the rotation's keys, HSMs, log and
-	// collectors with them.
-	Residency [][]byte
 }
 
 // verifiedEntry is an entry whose envelope, statement and inclusion were checked.
@@ -128,6 +127,8 @@ type verifiedEntry struct {
 	duties     kmsperm.Duties
 	dutiesErr  error
 	dutiesDone bool
+	// rel is how the record relates to the rotation.
+	rel evidence.Relation
 }
 
 // VerifyBundle verifies raw, the bytes of a bundle file. It returns an error
@@ -154,25 +155,38 @@ func (v *Verifier) VerifyBundleFrom(in io.Reader, opts Options) (res *Result, er
 	if err := v.verify(in, opts, res); err != nil {
 		return nil, err
 	}
-	res.Verified = res.allPassed()
+	res.Verified = res.allPassed(v.policy.Require)
 	return res, nil
 }
 
-func (r *Result) allPassed() bool {
-	required := map[string]bool{
-		CheckBundleSignature: true, CheckBundleFormat: true, CheckCheckpointSignature: true,
-		CheckEntriesSignature: true, CheckEntriesInclusion: true, CheckEntriesBinding: true,
-		CheckRotationStructure: true,
-	}
+// alwaysRequired are the checks without which no bundle is verified.
+var alwaysRequired = []string{
+	CheckBundleSignature, CheckBundleFormat, CheckCheckpointSignature,
+	CheckEntriesSignature, CheckEntriesInclusion, CheckEntriesBinding,
+	CheckRotationStructure,
+}
+
+// allPassed reports whether no check failed and every required check (the
+// always required ones and the policy's require list) passed. It lists the
+// checks that did not run in r.Skipped, so that a verdict never hides what
+// it does not cover.
+func (r *Result) allPassed(require []string) bool {
+	r.Skipped = nil
+	ok := true
 	for _, c := range r.Checks {
-		switch {
-		case c.Status == Fail:
-			return false
-		case c.Status == Pass:
-			delete(required, c.Name)
+		switch c.Status {
+		case Fail:
+			ok = false
+		case Skip:
+			r.Skipped = append(r.Skipped, c.Name+": "+c.Reason)
 		}
 	}
-	return len(required) == 0
+	for _, n := range append(slices.Clone(alwaysRequired), require...) {
+		if c := r.Check(n); c == nil || c.Status != Pass {
+			ok = false
+		}
+	}
+	return ok
 }
 
 // errStop ends reading a bundle whose failure is already recorded.
@@ -275,25 +289,85 @@ func (v *Verifier) verify(in io.Reader, opts Options, res *Result) error {
 	entries := r.report(res)
 	v.checkConsistency(m, r.cp, r.log, opts, res)
 	if entries == nil {
-		res.skip(CheckRotationStructure, "not run: entries failed verification")
-		res.skip(CheckKeysHardware, "not run: entries failed verification")
-	} else {
-		v.checkStructure(m.Rotation, entries, res)
-		v.checkHardware(m.Rotation, entries, res)
-	}
-	if opts.Log == nil {
-		res.skip(CheckLogCompleteness, "no log given (--log DIR)")
-	} else {
-		v.checkCompleteness(m, r.cp, r.log, opts.Log, res)
-	}
-	if entries == nil {
-		for _, n := range ruleChecks {
+		for _, n := range append([]string{CheckRotationStructure, CheckKeysHardware, CheckLogCompleteness}, ruleChecks...) {
 			res.skip(n, "not run: entries failed verification")
 		}
-	} else {
-		v.checkRules(m.Rotation, entries, r.log, opts, res)
+		return nil
+	}
+	// The rules read what the log holds, not the operator's selection: with
+	// a log copy, every record it holds about the rotation's keys or naming
+	// the rotation, whatever its time or whether the bundle carries it
+	// (docs/policy.md, "What the rules read").
+	var scan *logScan
+	var scanErr error
+	if opts.Log != nil {
+		scan, scanErr = v.scanLog(m, r.cp, r.log, opts.Log)
+	}
+	all := gather(m.Rotation, entries, scan)
+	rules := &Result{}
+	v.runRules(m.Rotation, all, r.log, rules)
+	res.Hardware = rules.Hardware
+	for _, c := range rules.Checks {
+		res.Checks = append(res.Checks, c)
+		if c.Name != CheckKeysHardware {
+			continue
+		}
+		switch {
+		case opts.Log == nil:
+			res.skip(CheckLogCompleteness, "no log given (--log DIR)")
+		case scanErr != nil:
+			res.fail(CheckLogCompleteness, scanErr)
+		default:
+			// Would the bundle alone have told the same? Any check the
+			// records it lacks change is a failure of the bundle.
+			alone := &Result{}
+			v.runRules(m.Rotation, gather(m.Rotation, entries, nil), r.log, alone)
+			var changed []string
+			for _, c := range rules.Checks {
+				if a := alone.Check(c.Name); a == nil || a.Status != c.Status {
+					changed = append(changed, c.Name)
+				}
+			}
+			v.checkCompleteness(m, r.cp, scan, claimPlaces(m.Rotation, r.log, all), changed, res)
+		}
 	}
 	return nil
+}
+
+// gather is the evidence the rules read: the bundle's verified entries and,
+// with a log scan, every record of the log copy that relates to the rotation
+// (or is a residency claim) and that the bundle does not carry, in index
+// order.
+func gather(r evidence.Rotation, entries []verifiedEntry, scan *logScan) []verifiedEntry {
+	if scan == nil {
+		return entries
+	}
+	have := make(map[uint64]bool, len(entries))
+	for _, e := range entries {
+		have[e.index] = true
+	}
+	all := slices.Clone(entries)
+	for _, e := range scan.records {
+		if !have[e.index] {
+			all = append(all, e)
+		}
+	}
+	slices.SortFunc(all, func(a, b verifiedEntry) int { return cmp.Compare(a.index, b.index) })
+	return all
+}
+
+// runRules runs rotation.structure, keys.hardware and the policy rules on
+// the evidence, in that order, into res.
+func (v *Verifier) runRules(r evidence.Rotation, all []verifiedEntry, log logKey, res *Result) {
+	window := make([]verifiedEntry, 0, len(all))
+	for _, e := range all {
+		if e.rel.Carried() {
+			window = append(window, e)
+		}
+	}
+	v.checkStructure(r, all, res)
+	v.checkHardware(r, window, res)
+	v.checkRules(r, all, log, res)
 }
 
 // start sizes the results and starts the workers that check entries in
@@ -415,7 +489,8 @@ func (v *Verifier) checkEntry(e *evidence.Entry, r evidence.Rotation) (ve verifi
 	}
 	// Keep what the rules need, not the statement's bytes.
 	ve.signer, ve.keys, ve.pred = h, st.Keys(), pred
-	if err := bind(ve.keys, pred, r); err != nil {
+	ve.rel = r.Relate(ve.keys, pred)
+	if err := bind(ve, r); err != nil {
 		return ve, nil, fmt.Errorf("entry %d: %w: %w", e.Index, ErrBinding, err)
 	}
 	ve.ok = true
@@ -472,32 +547,29 @@ func onlyAbout(keys []evidence.KeyRef, k evidence.KeyRef) bool {
 	return len(keys) == 1 && keys[0] == k
 }
 
-// bind checks that a statement, about keys (Statement.Keys) with predicate
-// pred, belongs in the rotation's bundle.
-func bind(keys []evidence.KeyRef, pred evidence.Predicate, r evidence.Rotation) error {
-	about := false
-	for _, k := range keys {
-		for _, rk := range []evidence.KeyRef{r.OldKey, r.NewKey} {
-			switch {
-			case k.ID == rk.ID && k.SPKISHA256 != rk.SPKISHA256:
-				return fmt.Errorf("subject %s has digest %s, but the rotation's key %s has %s", k.ID, k.SPKISHA256, rk.ID, rk.SPKISHA256)
-			case k.ID != rk.ID && k.SPKISHA256 == rk.SPKISHA256:
-				return fmt.Errorf("subject %s has the digest of the rotation's key %s under another name", k.ID, rk.ID)
-			case k == rk:
-				about = true
-			}
-		}
+// bind checks that a verified record belongs in the rotation's bundle: it
+// names the rotation's keys consistently (evidence.Rotation.Relate), at a
+// time inside the window or as a lifecycle event of the rotation; or it is a
+// residency claim of a residency authority, which the residency rule reads
+// whatever its time.
+func bind(ve verifiedEntry, r evidence.Rotation) error {
+	if _, ok := ve.pred.(*evidence.ResidencyClaim); ok && ve.signer.Kind == KindAuthority {
+		return nil
 	}
-	if !about {
+	x := ve.rel
+	switch {
+	case x.Conflict != "":
+		return errors.New(x.Conflict)
+	case !x.Key:
 		return fmt.Errorf("names neither %s nor %s", r.OldKey.ID, r.NewKey.ID)
-	}
-	if !r.Window.Contains(pred.RecordTime()) {
-		return fmt.Errorf("time %s is outside the window [%s, %s]", evidence.FormatTime(pred.RecordTime()), r.Window.Start, r.Window.End)
+	case !x.InWindow && !x.Event:
+		// The rotation's own events belong whatever their time.
+		return fmt.Errorf("time %s is outside the window [%s, %s]", evidence.FormatTime(ve.pred.RecordTime()), r.Window.Start, r.Window.End)
 	}
 	// A lifecycle event of another rotation belongs here only as the old
 	// key's history (its creation and promotion start its service, which
 	// rotation.window measures); it never counts for this rotation's rules.
-	if ev, ok := pred.(*evidence.LifecycleEvent); ok && ev.RotationID != "" && ev.RotationID != r.ID && !onlyAbout(keys, r.OldKey) {
+	if ev, ok := ve.pred.(*evidence.LifecycleEvent); ok && ev.RotationID != "" && ev.RotationID != r.ID && !onlyAbout(ve.keys, r.OldKey) {
 		return fmt.Errorf("%s event belongs to rotation %q, not %q", ev.Event, ev.RotationID, r.ID)
 	}
 	return nil

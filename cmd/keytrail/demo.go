@@ -154,9 +154,8 @@ func runDemo(ctx context.Context, dir string, hw demoHardware, stdout, stderr io
 		}
 		fmt.Fprintf(stderr, "    %-6d %-20s %-36s by %s\n", idx, demoLabel(s), s.Key.ID, s.By.ID)
 	}
-	step("logging residency claims signed by %s, in %s", p.Authority.ID, filepath.Join(dir, "residency"))
-	claims, err := demoResidency(ctx, l, p, pr, dir, stderr)
-	if err != nil {
+	step("logging residency claims signed by %s", p.Authority.ID)
+	if err := demoResidency(ctx, l, p, pr, dir, stderr); err != nil {
 		return err
 	}
 
@@ -217,7 +216,7 @@ func runDemo(ctx context.Context, dir string, hw demoHardware, stdout, stderr io
 	if err != nil {
 		return err
 	}
-	res, err := ver.VerifyBundle(signed, verify.Options{Log: os.DirFS(logDir), Residency: claims})
+	res, err := ver.VerifyBundle(signed, verify.Options{Log: os.DirFS(logDir)})
 	if err != nil {
 		return err
 	}
@@ -227,11 +226,10 @@ func runDemo(ctx context.Context, dir string, hw demoHardware, stdout, stderr io
 	if !res.Verified {
 		return errors.Join(cli.Failed("the demo's own bundle did not verify"), res.Err())
 	}
-	residency := filepath.Join(dir, "residency")
-	fmt.Fprintf(stdout, "\nVERIFIED. Verify it yourself, offline:\n\n  go run ./cmd/keytrail-verify bundle --trust %s --policy %s --residency %s --log %s %s\n\n",
-		filepath.Join(dir, "trust.json"), filepath.Join(dir, "policy.yaml"), residency, logDir, bundlePath)
-	fmt.Fprintf(stdout, "or with keytrail:\n\n  go run ./cmd/keytrail verify bundle --trust %s --policy %s --residency %s --log %s %s\n",
-		filepath.Join(dir, "trust.json"), filepath.Join(dir, "policy.yaml"), residency, logDir, bundlePath)
+	fmt.Fprintf(stdout, "\nVERIFIED. Verify it yourself, offline:\n\n  go run ./cmd/keytrail-verify bundle --trust %s --policy %s --log %s %s\n\n",
+		filepath.Join(dir, "trust.json"), filepath.Join(dir, "policy.yaml"), logDir, bundlePath)
+	fmt.Fprintf(stdout, "or with keytrail:\n\n  go run ./cmd/keytrail verify bundle --trust %s --policy %s --log %s %s\n",
+		filepath.Join(dir, "trust.json"), filepath.Join(dir, "policy.yaml"), logDir, bundlePath)
 	gate, kinds := "are the new key's hardware record and policy snapshot fresh (a day, a week)?", ""
 	if nk.records == nil {
 		// A software key has no hardware record to be fresh.
@@ -298,30 +296,27 @@ func demoLabel(s scenario.Step) string {
 }
 
 // demoResidency signs the rotation's residency claims by the residency
-// authority, logs them, and writes each to DIR/residency for the auditor.
+// authority and logs them: the bundle carries them, and the verifier reads
+// the claims in force from the log.
 func demoResidency(ctx context.Context, l interface {
 	Append(context.Context, []byte) (uint64, error)
-}, p *scenario.Parties, pr *scenario.PolicyRotation, dir string, stderr io.Writer) ([][]byte, error) {
+}, p *scenario.Parties, pr *scenario.PolicyRotation, dir string, stderr io.Writer) error {
 	if err := writePrivateKey(filepath.Join(dir, "keys", p.Authority.ID+".pem"), p.Authority.Key); err != nil {
-		return nil, err
+		return err
 	}
 	claims, err := p.SignClaims(ctx, pr.Claims)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for i, env := range claims {
 		idx, err := l.Append(ctx, env)
 		if err != nil {
-			return nil, fmt.Errorf("append residency claim: %w", err)
+			return fmt.Errorf("append residency claim: %w", err)
 		}
 		c := pr.Claims[i]
 		fmt.Fprintf(stderr, "    %-6d %-20s %-36s %s, %s\n", idx, "residency claim", c.Subject.Name(), c.Region, c.Jurisdiction)
-		name := fmt.Sprintf("%02d-%s.json", i+1, c.Subject.Kind)
-		if err := writeFileAtomic(filepath.Join(dir, "residency", name), env, 0o644); err != nil {
-			return nil, err
-		}
 	}
-	return claims, nil
+	return nil
 }
 
 // demoWitness makes a witness key (DIR/keys/witness.key) and cosigns the

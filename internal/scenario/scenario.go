@@ -245,6 +245,9 @@ rotation:
   minApprovals: 2
   approverRoles: [custody-officer, security-officer]
   requireSmokeTest: true
+keyClasses:
+  # every key class a rotation may name is listed: an unknown class fails
+  hot-signing: {}
 `
 
 func notesVerifier(vkey string) (note.Verifier, error) { return note.NewVerifier(vkey) }

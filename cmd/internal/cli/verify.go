@@ -6,12 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/keytrail/keytrail/evidence"
 	"github.com/keytrail/keytrail/internal/checkpoint"
 	"github.com/keytrail/keytrail/internal/strictjson"
 	"github.com/keytrail/keytrail/verify"
@@ -21,7 +19,6 @@ import (
 func VerifyBundleCommand(prog string) *cobra.Command {
 	var (
 		trustPath, policyPath, logDir, sincePath, format string
-		residencyPaths                                   []string
 	)
 	c := &cobra.Command{
 		Use:   "bundle [flags] BUNDLE",
@@ -32,18 +29,20 @@ Every check is printed by name with PASS, FAIL or SKIP and a reason. Nothing is
 fetched from the network: keys come only from --trust, never from the bundle.
 
 With --log DIR (a tlog-tiles directory: the embedded log, or a 'keytrail log
-export'), the rotation's records are rebuilt from the log and the bundle fails if
-it omits any. With --since FILE (a checkpoint you already trust), the bundle's
-checkpoint must be proven consistent with it. With --residency FILE|DIR (repeatable),
-each a residency claim (or a directory of them, *.json) signed by a residency authority of the trust file (a DSSE
-envelope, as 'keytrail log append' takes), the residency check resolves where the
-rotation's keys, HSMs, log and collectors are (docs/policy.md).
+export'), the rules read every record the log copy holds about the rotation's
+keys, up to the copy's own checkpoint, and the bundle fails if it omits a
+record it must carry or one that changes any check. With --since FILE (a
+checkpoint you already trust), the bundle's checkpoint must be proven
+consistent with it. Residency claims are logged records: the bundle carries
+them, and with --log the claims in force are read from the log (docs/policy.md).
+
+A verdict never covers a check that did not run: the output lists every
+SKIPped check, and a policy can require checks (require: [log.completeness]).
 
 Exit status: 0 verified, 1 verification failed, 2 usage error or unreadable input.`,
 		Example: fmt.Sprintf(`  %[1]s bundle --trust trust.json --policy policy.yaml bundles/rot-1.json
   %[1]s bundle --trust trust.json --policy policy.yaml --log demo/log bundles/rot-1.json
-  %[1]s bundle --trust trust.json --policy policy.yaml --since old-checkpoint --format json rot-1.json
-  %[1]s bundle --trust trust.json --policy policy.yaml --residency claims/hsm.json --residency claims/log.json rot-1.json`, prog),
+  %[1]s bundle --trust trust.json --policy policy.yaml --since old-checkpoint --format json rot-1.json`, prog),
 		Args: ExactArgs(1, "the bundle file"),
 		RunE: func(c *cobra.Command, args []string) error {
 			if format != "text" && format != "json" {
@@ -73,9 +72,6 @@ Exit status: 0 verified, 1 verification failed, 2 usage error or unreadable inpu
 				if opts.Since, err = ReadFile(sincePath, checkpoint.MaxBytes, "checkpoint"); err != nil {
 					return err
 				}
-			}
-			if opts.Residency, err = readResidency(residencyPaths); err != nil {
-				return err
 			}
 			if logDir != "" {
 				st, err := os.Stat(logDir)
@@ -127,39 +123,7 @@ Exit status: 0 verified, 1 verification failed, 2 usage error or unreadable inpu
 	f.StringVar(&logDir, "log", "", "tlog-tiles directory to rebuild the rotation's records from")
 	f.StringVar(&sincePath, "since", "", "earlier trusted checkpoint the bundle's must be consistent with")
 	f.StringVar(&format, "format", "text", "output format: text or json")
-	f.StringArrayVar(&residencyPaths, "residency", nil, "residency claim (signed envelope file, or a directory of them); repeatable")
 	return c
-}
-
-// readResidency reads residency claims: each path is an envelope file or a
-// directory whose *.json files are envelopes (read in name order).
-func readResidency(paths []string) ([][]byte, error) {
-	var out [][]byte
-	for _, p := range paths {
-		files := []string{p}
-		if st, err := os.Stat(p); err == nil && st.IsDir() {
-			names, err := filepath.Glob(filepath.Join(p, "*.json"))
-			if err != nil || len(names) == 0 {
-				return nil, Input(p, errors.New("no residency claims (*.json) in the directory"), "")
-			}
-			files = names
-		}
-		for _, f := range files {
-			env, err := ReadFile(f, evidence.MaxRecordBytes, "residency claim")
-			if err != nil {
-				return nil, err
-			}
-			// Only the form is checked here; the verifier authenticates it.
-			if _, err := evidence.ParseEnvelope(env, evidence.MaxRecordBytes); err != nil {
-				return nil, Input(f, err, "a residency claim is a DSSE envelope signed by a residency authority ('keytrail demo' writes some)")
-			}
-			out = append(out, env)
-		}
-		if len(out) > verify.MaxResidencyClaims {
-			return nil, Input(p, fmt.Errorf("more than %d residency claims", verify.MaxResidencyClaims), "")
-		}
-	}
-	return out, nil
 }
 
 func printResult(w io.Writer, res *verify.Result, format, name string) error {
@@ -183,6 +147,12 @@ func printResult(w io.Writer, res *verify.Result, format, name string) error {
 		fmt.Fprintf(w, "VERIFIED: %s (rotation %s)\n", name, res.Rotation)
 	} else {
 		fmt.Fprintf(w, "FAILED: %s\n", name)
+	}
+	if len(res.Skipped) > 0 {
+		fmt.Fprintf(w, "NOT CHECKED (%d): the verdict does not cover these; a policy can require them:\n", len(res.Skipped))
+		for _, s := range res.Skipped {
+			fmt.Fprintf(w, "      - %s\n", firstLine(s))
+		}
 	}
 	return nil
 }
