@@ -284,7 +284,9 @@ func (v *Verifier) checkHardware(r evidence.Rotation, entries []verifiedEntry, r
 		res.Hardware = append(res.Hardware, *keys[1])
 	}
 	var min attest.Strength
-	if c := v.policy.KeyClasses[r.KeyClass]; c != nil {
+	if c, err := v.keyClass(r); err != nil {
+		f.add(err)
+	} else {
 		min = c.MinStrength
 	}
 	if min != "" && !keys[0].Strength.AtLeast(min) {

@@ -50,7 +50,7 @@ func demoCommand() *cobra.Command {
      hardware record and policy snapshot of the new key;
   4. log residency claims signed by a residency authority (the KMS region of
      both keys' policies in the AWS European Sovereign Cloud, the log, and with
-     --hsm the token), and write them to DIR/residency;
+     --hsm the token): the bundle carries them;
   5. build and sign the bundle DIR/bundles/<rotation>.json;
   6. write DIR/trust.json and DIR/policy.yaml (rotation rules, the hot-signing
      class's rotation window, jurisdictions and minimum hardware strength,
@@ -63,7 +63,7 @@ the TPM or the token. DIR must not already hold a demo.`,
 		Example: `  keytrail demo --dir ./demo
   softhsm2-util --init-token --free --label custody --pin 1234 --so-pin 5678
   KEYTRAIL_PIN=1234 keytrail demo --dir ./demo-hsm --hsm 'pkcs11:token=custody;object=hot-1' --module /usr/lib/softhsm/libsofthsm2.so
-  keytrail verify bundle --trust demo/trust.json --policy demo/policy.yaml --residency demo/residency --log demo/log demo/bundles/*.json`,
+  keytrail verify bundle --trust demo/trust.json --policy demo/policy.yaml --log demo/log demo/bundles/*.json`,
 		Args: cli.ExactArgs(0, "none"),
 		RunE: func(c *cobra.Command, _ []string) error {
 			if dir == "" {

@@ -46,14 +46,16 @@ var demoQuotePCRs = []int{0, 1, 2, 3, 7}
 const demoTPMKeyID = "tpm:simulator/custody/hot-1/v2"
 
 // demoPolicy is the scenario's full policy with the hot-signing class's
-// minimum hardware strength for the new key.
+// minimum hardware strength for the new key, requiring log.completeness: a
+// verdict on the demo's bundle always rests on the log.
 func demoPolicy(min attest.Strength) (string, error) {
 	const class = "  hot-signing:\n"
 	if !strings.Contains(scenario.PolicyYAMLFull, class) {
 		return "", fmt.Errorf("demo: the scenario policy has no hot-signing key class")
 	}
 	return strings.Replace(scenario.PolicyYAMLFull, class, class+fmt.Sprintf(
-		"    # the new key's hardware evidence (docs/hardware.md)\n    minStrength: %s\n", min), 1), nil
+		"    # the new key's hardware evidence (docs/hardware.md)\n    minStrength: %s\n", min), 1) +
+		"# checks that must run and pass: a bundle verified without the log copy\n# (--log) could omit records\nrequire: [log.completeness]\n", nil
 }
 
 // newKey makes the new key in the TPM simulator, or in the PKCS #11 token,
