@@ -188,18 +188,22 @@ func (v *Verifier) checkCompleteness(m *evidence.Manifest, cp checkpoint.Checkpo
 		scan.cp.Size, base64.StdEncoding.EncodeToString(scan.cp.Root), cp.Size, required, len(later)))
 }
 
-// describe names a verified record for messages.
+// describe names a verified record for messages: its entry, what it is and
+// its time.
 func describe(e verifiedEntry) string {
-	what := e.pred.PredicateType()
-	if i := strings.LastIndex(strings.TrimSuffix(what, "/v1"), "/"); i >= 0 {
-		what = strings.TrimSuffix(what, "/v1")[i+1:]
-	}
+	return fmt.Sprintf("entry %d (%s at %s)", e.index, kindOf(e), evidence.FormatTime(e.pred.RecordTime()))
+}
+
+// kindOf says what a verified record is: "key-policy-snapshot of KEY",
+// "rollback by ACTOR of KEY".
+func kindOf(e verifiedEntry) string {
+	what := strings.TrimSuffix(e.pred.PredicateType(), "/v1")
+	what = what[strings.LastIndex(what, "/")+1:]
 	if ev, ok := e.pred.(*evidence.LifecycleEvent); ok {
 		what = ev.Event + " by " + ev.Actor.ID
 	}
-	name := ""
 	if len(e.keys) > 0 {
-		name = " of " + e.keys[0].ID
+		what += " of " + e.keys[0].ID
 	}
-	return fmt.Sprintf("entry %d (%s%s at %s)", e.index, what, name, evidence.FormatTime(e.pred.RecordTime()))
+	return what
 }

@@ -497,7 +497,7 @@ func checkKeysLifecycle(x *rules, res *Result) {
 			if ev, ok := e.pred.(*evidence.LifecycleEvent); ok && ev.Event == evidence.EventDestroy {
 				continue
 			}
-			f.add(fmt.Errorf("%w: %s (%s) is about %s after its destroy (%s)", ErrKeyLifecycle, describe(e.verifiedEntry), e.where(), k.ID, destroy.where()))
+			f.add(fmt.Errorf("%w: %s (%s) is after its destroy (%s)", ErrKeyLifecycle, kindOf(e.verifiedEntry), e.where(), destroy.where()))
 		}
 	}
 	f.report(res, CheckKeysLifecycle, fmt.Sprintf("nothing revives %s after its disable (%s); keys destroyed: %d, nothing recorded about them after", x.r.OldKey.ID, x.disableOld.where(), destroyed))

@@ -162,6 +162,17 @@ func TestScenarioEachRule(t *testing.T) {
 		{"the collector's region is not declared", verify.CheckResidency, verify.ErrResidency, true, func(pr *scenario.PolicyRotation) {
 			pr.Trust = func(t *verify.TrustFile) { t.Residency.Collectors = nil }
 		}},
+		{"the old key is enabled again after its disable", verify.CheckKeysLifecycle, verify.ErrKeyLifecycle, false, func(pr *scenario.PolicyRotation) {
+			ev := &evidence.LifecycleEvent{At: at(30 * time.Hour), Event: evidence.EventEnable, Actor: evidence.Actor{ID: pr.Parties.Collector.ID}}
+			pr.Steps = append(pr.Steps, scenario.Step{By: pr.Parties.Collector, Key: pr.Rotation.OldKey, Event: ev})
+		}},
+		{"a policy snapshot of the old key after its destroy", verify.CheckKeysLifecycle, verify.ErrKeyLifecycle, false, func(pr *scenario.PolicyRotation) {
+			old := pr.Find(func(s scenario.Step) bool {
+				_, ok := s.Record.(*evidence.KeyPolicySnapshot)
+				return ok && s.Key == pr.Rotation.OldKey
+			}).Record.(*evidence.KeyPolicySnapshot)
+			pr.Steps = append(pr.Steps, scenario.Step{By: pr.Parties.Collector, Key: pr.Rotation.OldKey, Record: scenario.Snapshot(scenario.Start.Add(35*day), old.Resource.Name, false)})
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, res := buildPolicy(t, tc.mutate)
