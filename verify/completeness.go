@@ -47,7 +47,7 @@ type logScan struct {
 // build decides it. To keep a scan of a large log fast, an entry is skipped
 // unparsed only when that is provably what the parser would conclude (see
 // mayRelate).
-func (v *Verifier) scanLog(m *evidence.Manifest, cp checkpoint.Checkpoint, log logKey, fsys fs.FS) (*logScan, error) {
+func (v *Verifier) scanLog(m *evidence.Manifest, cp checkpoint.Checkpoint, since *checkpoint.Checkpoint, log logKey, fsys fs.FS) (*logScan, error) {
 	r := tiles.NewReader(fsys)
 	raw, err := r.Checkpoint()
 	if err != nil {
@@ -70,6 +70,22 @@ func (v *Verifier) scanLog(m *evidence.Manifest, cp checkpoint.Checkpoint, log l
 		}
 	} else if !bytes.Equal(logCP.Root, cp.Root) {
 		return nil, fmt.Errorf("%w: split view: log copy %s, bundle %s", ErrConsistency, logCP, cp)
+	}
+	// The copy must also extend the checkpoint the auditor already trusts:
+	// a copy forked after it could hide what was logged since.
+	if since != nil {
+		if since.Size > logCP.Size {
+			return nil, fmt.Errorf("%w: the log copy's checkpoint %s is older than the trusted --since checkpoint %s", ErrIncomplete, logCP, *since)
+		}
+		var p [][]byte
+		if since.Size < logCP.Size {
+			if p, err = r.ConsistencyProof(since.Size, logCP.Size); err != nil {
+				return nil, fmt.Errorf("%w: proof from the --since checkpoint to the log copy's: %w", ErrConsistency, err)
+			}
+		}
+		if err := verifyConsistency(*since, logCP, p); err != nil {
+			return nil, fmt.Errorf("log copy's checkpoint vs the trusted --since checkpoint: %w", err)
+		}
 	}
 
 	rot := m.Rotation

@@ -332,3 +332,33 @@ func TestAttack41_RequiredChecksDoNotSkip(t *testing.T) {
 		t.Errorf("a misspelt required check: %v", err)
 	}
 }
+
+// A log copy must extend the checkpoint the auditor already trusts: one
+// older than it (or forked from it) proves nothing about what was logged
+// since.
+func TestLogCopyOlderThanTrustedCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	b := build(t, nil)
+	raw, l := relog(t, b)
+	other, err := scenario.OtherKeyEvent(b.Parties, b.Rotation)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := signStep(t, other)
+	if _, err := l.Append(ctx, append(slices.Clone(env), ' ')); err != nil {
+		t.Fatal(err)
+	}
+	copyOld := logCopy(t, b, l)
+	if _, err := l.Append(ctx, append(slices.Clone(env), ' ', ' ')); err != nil {
+		t.Fatal(err)
+	}
+	since, err := l.Checkpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := run(t, b, raw, verify.Options{Log: copyOld, Since: since})
+	c := wantFail(t, res, verify.CheckLogCompleteness, verify.ErrIncomplete)
+	if !strings.Contains(c.Reason, "older than the trusted --since checkpoint") {
+		t.Errorf("log.completeness: %s", c.Reason)
+	}
+}

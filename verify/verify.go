@@ -301,7 +301,13 @@ func (v *Verifier) verify(in io.Reader, opts Options, res *Result) error {
 	var scan *logScan
 	var scanErr error
 	if opts.Log != nil {
-		scan, scanErr = v.scanLog(m, r.cp, r.log, opts.Log)
+		var since *checkpoint.Checkpoint
+		if opts.Since != nil {
+			if c, err := r.log.open(opts.Since); err == nil { // else checkpoint.consistency fails
+				since = &c
+			}
+		}
+		scan, scanErr = v.scanLog(m, r.cp, since, r.log, opts.Log)
 	}
 	all := gather(m.Rotation, entries, scan)
 	rules := &Result{}
