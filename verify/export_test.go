@@ -12,4 +12,6 @@ func BrokenVerifier(v *Verifier) *Verifier { return &Verifier{trust: v.trust} }
 
 // MayRelate exposes the log scan's pre-filter, whose soundness
 // FuzzMayRelateSound checks against the parser.
-func MayRelate(payload []byte, r evidence.Rotation) bool { return mayRelate(payload, relationNeedles(r)) }
+func MayRelate(payload []byte, r evidence.Rotation) bool {
+	return mayRelate(payload, relationNeedles(r))
+}
