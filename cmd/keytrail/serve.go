@@ -87,7 +87,15 @@ closes the ledger; every acknowledged entry is durable.`,
 				Logger:       slog.New(slog.NewTextHandler(c.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo})),
 			}
 			if tlsCert != "" {
-				cert, err := tls.LoadX509KeyPair(tlsCert, tlsKey)
+				certPEM, err := cli.ReadFile(tlsCert, 1<<20, "TLS certificate")
+				if err != nil {
+					return err
+				}
+				keyPEM, err := cli.ReadFile(tlsKey, 64<<10, "TLS key")
+				if err != nil {
+					return err
+				}
+				cert, err := tls.X509KeyPair(certPEM, keyPEM)
 				if err != nil {
 					return cli.Input(tlsCert, err, "")
 				}
