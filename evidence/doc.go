@@ -18,8 +18,8 @@
 // (ParseTime), and every size and count is bounded (MaxRecordBytes,
 // MaxSignatures, MaxSubjects, MaxBundleEntries, MaxProofHashes, and
 // MaxManifestBytes for what a bundle file may hold before its manifest is
-// authenticated). Verify an
-// envelope (Envelope.Verify) before parsing its statement (ParseStatement).
+// authenticated). Verify an envelope (Envelope.Verify) before parsing its
+// statement (ParseStatement).
 //
 // # Bundles
 //
