@@ -58,7 +58,7 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	s.m.write(w, size)
+	s.m.write(w, size, len(s.reqs))
 }
 
 func (s *Server) handleCheckpoint(w http.ResponseWriter, r *http.Request) {
