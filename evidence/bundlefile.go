@@ -254,13 +254,13 @@ func ReadBundle(raw []byte, r BundleReader) error {
 // whole, and at most about MaxManifestBytes of it before the manifest is
 // authenticated. More than MaxBundleBytes is an error.
 func ReadBundleFrom(in io.Reader, r BundleReader) error {
-	lr := &limitReader{r: in, limit: MaxManifestBytes, what: "the bundle up to the end of its manifest", max: MaxManifestBytes}
+	lr := &limitReader{r: in, limit: MaxManifestBytes, what: "the bundle up to the end of its manifest", index: -1, max: MaxManifestBytes}
 	err := readBundle(lr, r)
 	if lr.over {
 		if lr.authenticated {
-			return fmt.Errorf("%w: too large: %s is larger than %d bytes", ErrBundleFormat, lr.what, lr.max)
+			return fmt.Errorf("%w: too large: %s is larger than %d bytes", ErrBundleFormat, lr.name(), lr.max)
 		}
-		return fmt.Errorf("%w: too large: %s is larger than %d bytes (the manifest must come first)", ErrNotBundle, lr.what, lr.max)
+		return fmt.Errorf("%w: too large: %s is larger than %d bytes (the manifest must come first)", ErrNotBundle, lr.name(), lr.max)
 	}
 	return err
 }
@@ -273,8 +273,10 @@ type limitReader struct {
 	read  int64 // bytes returned so far
 	limit int64
 	over  bool
-	// what the limit bounds and how large it may be, for the error.
+	// what the limit bounds (entries[index] if index >= 0) and how large
+	// it may be, for the error.
 	what          string
+	index         int
 	max           int64
 	authenticated bool // the manifest was authenticated
 }
@@ -298,10 +300,18 @@ func (l *limitReader) Read(p []byte) (int, error) {
 
 // bound lets the decoder, whose next value starts at offset, read at most n
 // bytes more for it (and never past MaxBundleBytes): what it buffers is then
-// at most the one value and what it read ahead.
-func (l *limitReader) bound(offset int64, what string, n int64) {
+// at most the one value and what it read ahead. what (with index, if it is
+// not negative) names the value.
+func (l *limitReader) bound(offset int64, what string, index int, n int64) {
 	l.limit = min(offset+n, MaxBundleBytes)
-	l.what, l.max = what, n
+	l.what, l.index, l.max = what, index, n
+}
+
+func (l *limitReader) name() string {
+	if l.index >= 0 {
+		return fmt.Sprintf("%s[%d]", l.what, l.index)
+	}
+	return l.what
 }
 
 func readBundle(lr *limitReader, r BundleReader) error {
@@ -319,9 +329,9 @@ func readBundle(lr *limitReader, r BundleReader) error {
 		seen  = map[string]bool{}
 	)
 	// After the manifest every value is bounded on its own.
-	next := func(what string) {
+	next := func(what string, index int) {
 		if m != nil {
-			lr.bound(dec.InputOffset(), what, maxValueBytes)
+			lr.bound(dec.InputOffset(), what, index, maxValueBytes)
 		}
 	}
 	deliver := func(i int, fe FileEntry) error {
@@ -337,7 +347,7 @@ func readBundle(lr *limitReader, r BundleReader) error {
 		return r.Entry(i, Entry{Index: m.Entries[i].Index, Envelope: fe.Envelope, InclusionProof: fe.InclusionProof})
 	}
 	for {
-		next("a member name")
+		next("a member name", -1)
 		if dec.PeekKind() == '}' {
 			break
 		}
@@ -353,7 +363,7 @@ func readBundle(lr *limitReader, r BundleReader) error {
 			return notBundle("member %q twice", name)
 		}
 		seen[name] = true
-		next("member " + name)
+		next("member "+name, -1)
 		switch name {
 		case "mediaType":
 			var mt string
@@ -391,7 +401,7 @@ func readBundle(lr *limitReader, r BundleReader) error {
 				return notBundle("entries is not an array")
 			}
 			for {
-				next(fmt.Sprintf("entries[%d]", count))
+				next("entries", count)
 				if dec.PeekKind() == ']' {
 					break
 				}
@@ -419,7 +429,7 @@ func readBundle(lr *limitReader, r BundleReader) error {
 	if _, err := dec.ReadToken(); err != nil {
 		return fmt.Errorf("%w: %w", ErrBundleFormat, err)
 	}
-	next("data after the bundle object")
+	next("data after the bundle object", -1)
 	if _, err := dec.ReadToken(); err != io.EOF {
 		return notBundle("data after the bundle object")
 	}
