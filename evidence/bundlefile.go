@@ -218,10 +218,31 @@ var (
 	ErrBundleFormat = fmt.Errorf("bundle format: %w", ErrMalformed)
 )
 
+// Bounds on what a bundle file makes ReadBundle hold before it is
+// authenticated (ATTACKS.md 44). A reader that buffered whatever came first
+// could be made to hold a whole file of unauthenticated bytes by anyone who
+// can hand it a file.
+const (
+	// MaxManifestBytes bounds the bytes of a bundle file up to the end of its
+	// manifest member: the mediaType, the manifest envelope and whitespace.
+	// The largest manifest (MaxBundleEntries entries of the largest index, two
+	// checkpoints of checkpoint.MaxBytes, MaxSignatures signatures) is about
+	// 9 MiB as an envelope; TestMaxManifestFits checks it fits.
+	MaxManifestBytes = 16 << 20
+	// maxValueBytes bounds each value after the manifest (an entry, a member
+	// name, the mediaType), whitespace before it included, counted from the
+	// end of the value before it. The largest entry, a 64 KiB envelope and a
+	// proof of MaxProofHashes hashes, is about 90 KiB in the file.
+	maxValueBytes = 1 << 20
+)
+
 // ReadBundle decodes a bundle file in one pass, strictly: the three members
-// once each, nothing else, no trailing data. The manifest is authenticated and
-// decoded before any entry is handed to r.Entry; entries that precede the
-// manifest in the file are held until then.
+// once each, the manifest before the entries, nothing else, no trailing data.
+// The manifest is authenticated and decoded before any entry is read, so that
+// nothing unauthenticated is held but the entry being checked: a file whose
+// entries come before its manifest is refused (ErrNotBundle), as is one with
+// more than MaxManifestBytes up to the end of the manifest, or a value after
+// it larger than an entry can be.
 func ReadBundle(raw []byte, r BundleReader) error {
 	if len(raw) > MaxBundleBytes {
 		return fmt.Errorf("%w: too large: %d bytes, limit %d", ErrNotBundle, len(raw), MaxBundleBytes)
@@ -230,25 +251,38 @@ func ReadBundle(raw []byte, r BundleReader) error {
 }
 
 // ReadBundleFrom is ReadBundle on a stream: the file is never held in memory
-// whole. More than MaxBundleBytes is an error.
+// whole, and at most about MaxManifestBytes of it before the manifest is
+// authenticated. More than MaxBundleBytes is an error.
 func ReadBundleFrom(in io.Reader, r BundleReader) error {
-	lr := &limitReader{r: in, n: MaxBundleBytes}
+	lr := &limitReader{r: in, limit: MaxManifestBytes, what: "the bundle up to the end of its manifest", index: -1, max: MaxManifestBytes}
 	err := readBundle(lr, r)
 	if lr.over {
-		return fmt.Errorf("%w: too large: more than %d bytes", ErrNotBundle, MaxBundleBytes)
+		if lr.authenticated {
+			return fmt.Errorf("%w: too large: %s is larger than %d bytes", ErrBundleFormat, lr.name(), lr.max)
+		}
+		return fmt.Errorf("%w: too large: %s is larger than %d bytes (the manifest must come first)", ErrNotBundle, lr.name(), lr.max)
 	}
 	return err
 }
 
-// limitReader reads at most n bytes and records whether there was more.
+// limitReader returns at most limit bytes in all, and records whether the
+// reader wanted more while there was more. The limit moves as the file is
+// decoded: see bound.
 type limitReader struct {
-	r    io.Reader
-	n    int64
-	over bool
+	r     io.Reader
+	read  int64 // bytes returned so far
+	limit int64
+	over  bool
+	// what the limit bounds (entries[index] if index >= 0) and how large
+	// it may be, for the error.
+	what          string
+	index         int
+	max           int64
+	authenticated bool // the manifest was authenticated
 }
 
 func (l *limitReader) Read(p []byte) (int, error) {
-	if l.n <= 0 {
+	if l.read >= l.limit {
 		var one [1]byte
 		if k, _ := l.r.Read(one[:]); k > 0 {
 			l.over = true
@@ -256,16 +290,32 @@ func (l *limitReader) Read(p []byte) (int, error) {
 		}
 		return 0, io.EOF
 	}
-	if int64(len(p)) > l.n {
-		p = p[:l.n]
+	if int64(len(p)) > l.limit-l.read {
+		p = p[:l.limit-l.read]
 	}
 	k, err := l.r.Read(p)
-	l.n -= int64(k)
+	l.read += int64(k)
 	return k, err
 }
 
-func readBundle(in io.Reader, r BundleReader) error {
-	dec := jsontext.NewDecoder(in, jsontext.AllowDuplicateNames(false), jsontext.AllowInvalidUTF8(false))
+// bound lets the decoder, whose next value starts at offset, read at most n
+// bytes more for it (and never past MaxBundleBytes): what it buffers is then
+// at most the one value and what it read ahead. what (with index, if it is
+// not negative) names the value.
+func (l *limitReader) bound(offset int64, what string, index int, n int64) {
+	l.limit = min(offset+n, MaxBundleBytes)
+	l.what, l.index, l.max = what, index, n
+}
+
+func (l *limitReader) name() string {
+	if l.index >= 0 {
+		return fmt.Sprintf("%s[%d]", l.what, l.index)
+	}
+	return l.what
+}
+
+func readBundle(lr *limitReader, r BundleReader) error {
+	dec := jsontext.NewDecoder(lr, jsontext.AllowDuplicateNames(false), jsontext.AllowInvalidUTF8(false))
 	opts := []json.Options{json.RejectUnknownMembers(true), json.MatchCaseInsensitiveNames(false)}
 	notBundle := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrNotBundle, fmt.Sprintf(format, args...))
@@ -274,11 +324,16 @@ func readBundle(in io.Reader, r BundleReader) error {
 		return notBundle("want a JSON object")
 	}
 	var (
-		m       *Manifest
-		pending []FileEntry // entries before the manifest
-		count   int
-		seen    = map[string]bool{}
+		m     *Manifest
+		count int
+		seen  = map[string]bool{}
 	)
+	// After the manifest every value is bounded on its own.
+	next := func(what string, index int) {
+		if m != nil {
+			lr.bound(dec.InputOffset(), what, index, maxValueBytes)
+		}
+	}
 	deliver := func(i int, fe FileEntry) error {
 		if i >= len(m.Entries) {
 			return fmt.Errorf("%w: more entries than the manifest's %d", ErrBundleFormat, len(m.Entries))
@@ -291,7 +346,11 @@ func readBundle(in io.Reader, r BundleReader) error {
 		}
 		return r.Entry(i, Entry{Index: m.Entries[i].Index, Envelope: fe.Envelope, InclusionProof: fe.InclusionProof})
 	}
-	for dec.PeekKind() != '}' {
+	for {
+		next("a member name", -1)
+		if dec.PeekKind() == '}' {
+			break
+		}
 		tok, err := dec.ReadToken()
 		if err != nil {
 			if m == nil {
@@ -304,6 +363,7 @@ func readBundle(in io.Reader, r BundleReader) error {
 			return notBundle("member %q twice", name)
 		}
 		seen[name] = true
+		next("member "+name, -1)
 		switch name {
 		case "mediaType":
 			var mt string
@@ -324,38 +384,37 @@ func readBundle(in io.Reader, r BundleReader) error {
 			if err := r.Authenticate(&env); err != nil {
 				return err
 			}
+			lr.authenticated = true
 			if m, err = ParseManifest(env.Payload); err != nil {
 				return fmt.Errorf("%w: %w", ErrBundleFormat, err)
 			}
 			if err := r.Manifest(m); err != nil {
 				return err
 			}
-			for i, fe := range pending {
-				if err := deliver(i, fe); err != nil {
-					return err
-				}
-			}
-			pending = nil
 		case "entries":
+			if m == nil {
+				// Entries before the manifest would have to be held,
+				// unauthenticated, until it comes: refused.
+				return notBundle("entries before the manifest: a bundle file's manifest comes first (docs/bundle-format.md)")
+			}
 			if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '[' {
 				return notBundle("entries is not an array")
 			}
-			for dec.PeekKind() != ']' {
+			for {
+				next("entries", count)
+				if dec.PeekKind() == ']' {
+					break
+				}
 				var de fileEntry
 				err := json.UnmarshalDecode(dec, &de, opts...)
 				fe := FileEntry{Envelope: de.Envelope, InclusionProof: de.InclusionProof}
 				if err != nil {
-					if m == nil {
-						return notBundle("entries[%d]: %v", count, err)
-					}
 					return fmt.Errorf("%w: entries[%d]: %w", ErrBundleFormat, count, err)
 				}
 				if count >= MaxBundleEntries {
 					return fmt.Errorf("%w: more than %d entries", ErrBundleFormat, MaxBundleEntries)
 				}
-				if m == nil {
-					pending = append(pending, fe)
-				} else if err := deliver(count, fe); err != nil {
+				if err := deliver(count, fe); err != nil {
 					return err
 				}
 				count++
@@ -370,6 +429,7 @@ func readBundle(in io.Reader, r BundleReader) error {
 	if _, err := dec.ReadToken(); err != nil {
 		return fmt.Errorf("%w: %w", ErrBundleFormat, err)
 	}
+	next("data after the bundle object", -1)
 	if _, err := dec.ReadToken(); err != io.EOF {
 		return notBundle("data after the bundle object")
 	}

@@ -35,19 +35,17 @@ func TestOpenBundleRoundTrip(t *testing.T) {
 	}
 }
 
-// The entries may come before the manifest in the file; they are held until
-// the manifest is authenticated.
-func TestReadBundleEntriesFirst(t *testing.T) {
+// TestReadBundleRefusesEntriesFirst (ATTACKS.md 44): a genuine bundle whose
+// entries come before its manifest is refused as not a bundle file: the
+// entries would have to be held, unauthenticated, until the manifest came.
+func TestReadBundleRefusesEntriesFirst(t *testing.T) {
 	b, keys := genuine(t)
 	s := string(b.BundleBytes)
 	i, j := strings.Index(s, `"manifest":`), strings.Index(s, `,"entries":`)
 	reordered := `{"mediaType":"` + evidence.BundleMediaType + `",` + s[j+1:len(s)-1] + `,` + s[i:j] + `}`
-	got, _, err := evidence.OpenBundle([]byte(reordered), keys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got.Entries) != len(b.Bundle.Entries) {
-		t.Errorf("%d entries, want %d", len(got.Entries), len(b.Bundle.Entries))
+	_, _, err := evidence.OpenBundle([]byte(reordered), keys)
+	if !errors.Is(err, evidence.ErrNotBundle) || !strings.Contains(err.Error(), "manifest comes first") {
+		t.Fatalf("entries first: %v, want ErrNotBundle saying the manifest comes first", err)
 	}
 }
 
@@ -69,7 +67,7 @@ func TestReadBundleRejects(t *testing.T) {
 		{"an array", "[]", evidence.ErrNotBundle},
 		{"no manifest", `{"mediaType":"` + evidence.BundleMediaType + `","entries":[]}`, evidence.ErrNotBundle},
 		{"wrong media type", strings.Replace(s, "bundle.v1", "bundle.v2", 1), evidence.ErrNotBundle},
-		{"duplicate member", strings.Replace(s, `{"mediaType"`, `{"entries":[],"mediaType"`, 1), evidence.ErrBundleFormat},
+		{"duplicate member", strings.TrimSuffix(s, "}") + `,"entries":[]}`, evidence.ErrBundleFormat},
 		{"case-variant member", strings.Replace(s, `"manifest":`, `"Manifest":`, 1), evidence.ErrNotBundle},
 		{"unknown member", strings.Replace(s, `{"mediaType"`, `{"note":"x","mediaType"`, 1), evidence.ErrNotBundle},
 		{"trailing data", s + "{}", evidence.ErrNotBundle},

@@ -16,8 +16,10 @@
 // Nothing untrusted is decoded leniently: duplicate, case-variant and unknown
 // JSON members are errors (internal/strictjson), times have one spelling
 // (ParseTime), and every size and count is bounded (MaxRecordBytes,
-// MaxSignatures, MaxSubjects, MaxBundleEntries, MaxProofHashes). Verify an
-// envelope (Envelope.Verify) before parsing its statement (ParseStatement).
+// MaxSignatures, MaxSubjects, MaxBundleEntries, MaxProofHashes, and
+// MaxManifestBytes for what a bundle file may hold before its manifest is
+// authenticated). Verify an envelope (Envelope.Verify) before parsing its
+// statement (ParseStatement).
 //
 // # Bundles
 //

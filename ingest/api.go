@@ -79,6 +79,7 @@ const (
 	ReasonUnknownKey   = "unknown-signer"
 	ReasonNotAllowed   = "not-allowed"     // 403
 	ReasonIdentity     = "client-identity" // 403: mTLS identity is not the signer
+	ReasonTooSlow      = "too-slow"        // 408: the body arrived too slowly
 	ReasonTooLarge     = "too-large"       // 413
 	ReasonOverloaded   = "overloaded"      // 503
 	ReasonUnavailable  = "unavailable"     // 503 (shutting down)

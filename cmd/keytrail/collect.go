@@ -373,9 +373,9 @@ testdata/receipts/keys.json.`,
 			var envs [][]byte
 			var names []string
 			for _, path := range args {
-				f, err := os.Open(path)
+				f, err := cli.OpenFile(path, "receipts")
 				if err != nil {
-					return cli.Input(path, fmt.Errorf("cannot read receipts: %w", errors.Unwrap(err)), "")
+					return err
 				}
 				_, err = col.Collect(c.Context(), f, func(r receipts.Record) error {
 					envs = append(envs, r.Envelope)

@@ -216,7 +216,12 @@ func runDemo(ctx context.Context, dir string, hw demoHardware, stdout, stderr io
 	if err != nil {
 		return err
 	}
-	res, err := ver.VerifyBundle(signed, verify.Options{Log: os.DirFS(logDir)})
+	logFS, err := cli.OpenLogDir(logDir, true)
+	if err != nil {
+		return err
+	}
+	defer logFS.Close()
+	res, err := ver.VerifyBundle(signed, verify.Options{Log: logFS})
 	if err != nil {
 		return err
 	}

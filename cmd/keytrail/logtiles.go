@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -102,12 +101,12 @@ not match the root), 2 usage error or unreadable input.`,
 			if err != nil {
 				return err
 			}
-			root, err := os.OpenRoot(dir)
+			fsys, err := cli.OpenLogDir(dir, false)
 			if err != nil {
-				return cli.Input(dir, err, "")
+				return err
 			}
-			defer root.Close()
-			r := tiles.NewReader(root.FS())
+			defer fsys.Close()
+			r := tiles.NewReader(fsys)
 			raw, err := r.Checkpoint()
 			if err != nil {
 				return cli.Input(filepath.Join(dir, "checkpoint"), err, "")

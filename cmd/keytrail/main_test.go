@@ -104,12 +104,17 @@ func cmdTamper(ts *testscript.TestScript, neg bool, args []string) {
 	var out []byte
 	switch args[2] {
 	case "payload-byte":
-		var f map[string]json.RawMessage
+		// The members in the order a bundle file needs (manifest first).
+		var f struct {
+			MediaType json.RawMessage `json:"mediaType"`
+			Manifest  json.RawMessage `json:"manifest"`
+			Entries   json.RawMessage `json:"entries"`
+		}
 		ts.Check(json.Unmarshal(raw, &f))
-		env, err := evidence.ParseEnvelope(f["manifest"], evidence.MaxBundleBytes)
+		env, err := evidence.ParseEnvelope(f.Manifest, evidence.MaxBundleBytes)
 		ts.Check(err)
 		env.Payload[len(env.Payload)/2] ^= 0x01
-		f["manifest"], err = strictjson.Marshal(env)
+		f.Manifest, err = strictjson.Marshal(env)
 		ts.Check(err)
 		out, err = json.Marshal(f)
 		ts.Check(err)

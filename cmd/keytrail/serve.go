@@ -26,8 +26,9 @@ func serveCommand() *cobra.Command {
 	var lf ledgerFlags
 	var trustPath, listen, addrFile, tlsCert, tlsKey, clientCA, rotations, bundleSigner, vkeyPath string
 	var cpuProfile string
-	var maxBody int64
-	var drain time.Duration
+	var maxBody, minBodyRate int64
+	var maxClientConns int
+	var drain, bodyGrace time.Duration
 	c := &cobra.Command{
 		Use:   "serve --trust FILE --log-key FILE [--ledger DIR] [--listen ADDR]",
 		Short: "Run the ingestion server collectors push records to",
@@ -47,6 +48,11 @@ bad signature 401, unknown or not-allowed signer 403, body over --max-body 413,
 overload 503 with Retry-After. The same envelope submitted again gets its first
 index. With --client-ca, clients must present a certificate that names the
 envelope's signer (its CN, a DNS or URI SAN, or an e-mail address).
+
+Clients without keys cannot starve it (docs/api.md, Limits): a body takes
+memory budget only as its bytes arrive, a body slower than --min-body-rate
+after --body-grace gets 408, and each client address (an IPv6 /64) may hold at
+most --max-client-conns connections; more are closed as soon as accepted.
 
 SIGINT or SIGTERM stops accepting, lets in-flight requests finish (--drain) and
 closes the ledger; every acknowledged entry is durable.`,
@@ -72,6 +78,15 @@ closes the ledger; every acknowledged entry is durable.`,
 			if maxBody <= 0 {
 				return cli.Usage("--max-body must be positive")
 			}
+			if minBodyRate <= 0 || bodyGrace <= 0 {
+				return cli.Usage("--min-body-rate and --body-grace must be positive")
+			}
+			if maxClientConns < 0 {
+				return cli.Usage("--max-client-conns must be 0 (no limit) or more")
+			}
+			if maxClientConns == 0 {
+				maxClientConns = -1 // server.Config: negative is no limit
+			}
 			tb, err := cli.ReadFile(trustPath, verify.MaxTrustBytes, "trust file")
 			if err != nil {
 				return err
@@ -81,13 +96,24 @@ closes the ledger; every acknowledged entry is durable.`,
 				return cli.Input(trustPath, err, "")
 			}
 			cfg := server.Config{
-				Trust:        trust,
-				MaxBodyBytes: maxBody,
-				DrainTimeout: drain,
-				Logger:       slog.New(slog.NewTextHandler(c.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo})),
+				Trust:             trust,
+				MaxBodyBytes:      maxBody,
+				MinBodyRate:       minBodyRate,
+				BodyGrace:         bodyGrace,
+				MaxConnsPerClient: maxClientConns,
+				DrainTimeout:      drain,
+				Logger:            slog.New(slog.NewTextHandler(c.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo})),
 			}
 			if tlsCert != "" {
-				cert, err := tls.LoadX509KeyPair(tlsCert, tlsKey)
+				certPEM, err := cli.ReadFile(tlsCert, 1<<20, "TLS certificate")
+				if err != nil {
+					return err
+				}
+				keyPEM, err := cli.ReadFile(tlsKey, 64<<10, "TLS key")
+				if err != nil {
+					return err
+				}
+				cert, err := tls.X509KeyPair(certPEM, keyPEM)
 				if err != nil {
 					return cli.Input(tlsCert, err, "")
 				}
@@ -177,6 +203,9 @@ closes the ledger; every acknowledged entry is durable.`,
 	f.StringVar(&listen, "listen", "127.0.0.1:8080", "address to listen on (port 0 picks a free one)")
 	f.StringVar(&addrFile, "addr-file", "", "write the address listened on to this file once listening")
 	f.Int64Var(&maxBody, "max-body", ingest.DefaultMaxBodyBytes, "largest request body accepted, in bytes (413 beyond)")
+	f.Int64Var(&minBodyRate, "min-body-rate", server.DefaultMinBodyRate, "bytes a second a request body must keep up after --body-grace (408 below)")
+	f.DurationVar(&bodyGrace, "body-grace", server.DefaultBodyGrace, "time a request body has before --min-body-rate applies")
+	f.IntVar(&maxClientConns, "max-client-conns", server.DefaultMaxConnsPerClient, "connections one client address (IPv6: /64) may hold open at once; 0: no limit")
 	f.DurationVar(&drain, "drain", server.DefaultDrainTimeout, "on shutdown, how long in-flight requests may take to finish")
 	f.StringVar(&tlsCert, "tls-cert", "", "serve HTTPS with this certificate (PEM)")
 	f.StringVar(&tlsKey, "tls-key", "", "private key of --tls-cert (PEM)")

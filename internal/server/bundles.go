@@ -13,6 +13,7 @@ import (
 
 	"github.com/keytrail/keytrail/evidence"
 	"github.com/keytrail/keytrail/ingest"
+	"github.com/keytrail/keytrail/internal/regfile"
 	"github.com/keytrail/keytrail/internal/strictjson"
 	"github.com/keytrail/keytrail/ledger"
 )
@@ -76,8 +77,8 @@ func (b *bundleServer) rotation(id string) (evidence.Rotation, error) {
 			continue
 		}
 		p := filepath.Join(b.cfg.RotationsDir, e.Name())
-		raw, err := os.ReadFile(p)
-		if err != nil || len(raw) > 64<<10 {
+		raw, err := regfile.ReadFile(p, 64<<10) // never blocks on a FIFO
+		if err != nil {
 			continue
 		}
 		var r evidence.Rotation

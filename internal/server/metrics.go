@@ -18,6 +18,9 @@ type metrics struct {
 	appended  atomic.Uint64 // entries acknowledged
 	requests  atomic.Uint64 // POST /v1/entries requests answered 200
 	inflight  atomic.Int64  // entries being verified or appended
+	bodyBytes atomic.Int64  // in-flight byte budget taken by submissions (2 per body byte)
+	connsOpen atomic.Int64  // connections open, counted by Serve's per-client limit
+	refused   atomic.Uint64 // connections closed at accept: their client had too many
 	mu        sync.Mutex
 	rejects   map[string]uint64 // by reason
 	submitLat histogram         // POST /v1/entries, whole request
@@ -89,8 +92,8 @@ func fmtFloat(f float64) string {
 }
 
 // write writes the exposition; logSize is the latest checkpoint's size, or -1
-// if it could not be read.
-func (m *metrics) write(w io.Writer, logSize int64) {
+// if it could not be read; requests is the number of requests in progress.
+func (m *metrics) write(w io.Writer, logSize int64, requests int) {
 	fmt.Fprintf(w, "# HELP keytrail_appends_total Entries acknowledged by POST /v1/entries (durably integrated, covered by a checkpoint).\n# TYPE keytrail_appends_total counter\nkeytrail_appends_total %d\n", m.appended.Load())
 	fmt.Fprintf(w, "# HELP keytrail_submissions_total POST /v1/entries requests answered 200.\n# TYPE keytrail_submissions_total counter\nkeytrail_submissions_total %d\n", m.requests.Load())
 	m.mu.Lock()
@@ -105,6 +108,10 @@ func (m *metrics) write(w io.Writer, logSize int64) {
 	}
 	m.mu.Unlock()
 	fmt.Fprintf(w, "# HELP keytrail_inflight_entries Entries being verified or appended.\n# TYPE keytrail_inflight_entries gauge\nkeytrail_inflight_entries %d\n", m.inflight.Load())
+	fmt.Fprintf(w, "# HELP keytrail_inflight_body_bytes In-flight byte budget taken by submissions: two bytes per body byte received.\n# TYPE keytrail_inflight_body_bytes gauge\nkeytrail_inflight_body_bytes %d\n", m.bodyBytes.Load())
+	fmt.Fprintf(w, "# HELP keytrail_requests_in_progress Requests being handled, of every kind (this one included).\n# TYPE keytrail_requests_in_progress gauge\nkeytrail_requests_in_progress %d\n", requests)
+	fmt.Fprintf(w, "# HELP keytrail_connections_open Client connections open.\n# TYPE keytrail_connections_open gauge\nkeytrail_connections_open %d\n", m.connsOpen.Load())
+	fmt.Fprintf(w, "# HELP keytrail_connections_refused_total Connections closed as soon as accepted: their client already had the most it may.\n# TYPE keytrail_connections_refused_total counter\nkeytrail_connections_refused_total %d\n", m.refused.Load())
 	m.submitLat.write(w, "keytrail_submit_duration_seconds", "Latency of POST /v1/entries, from the request to the acknowledgement.")
 	m.appendLat.write(w, "keytrail_append_duration_seconds", "Latency of one ledger append, until a published checkpoint covers it.")
 	if logSize >= 0 {

@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 
@@ -16,6 +15,7 @@ import (
 
 	"github.com/keytrail/keytrail/ingest"
 	"github.com/keytrail/keytrail/internal/checkpoint"
+	"github.com/keytrail/keytrail/internal/regfile"
 	"github.com/keytrail/keytrail/ledger"
 )
 
@@ -58,7 +58,7 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	s.m.write(w, size)
+	s.m.write(w, size, len(s.reqs))
 }
 
 func (s *Server) handleCheckpoint(w http.ResponseWriter, r *http.Request) {
@@ -208,15 +208,15 @@ func nonNil(p [][]byte) [][]byte {
 
 // tileServer serves the tlog-tiles paths of a ledger directory.
 type tileServer struct {
-	root *os.Root
+	fsys *regfile.FS // inside dir, never blocking on a FIFO
 }
 
 func newTileServer(dir string) (*tileServer, error) {
-	root, err := os.OpenRoot(dir)
+	fsys, err := regfile.DirFS(dir)
 	if err != nil {
 		return nil, fmt.Errorf("server: tiles directory: %w", err)
 	}
-	return &tileServer{root: root}, nil
+	return &tileServer{fsys: fsys}, nil
 }
 
 // TilePath returns the file a tlog-tiles URL path names, relative to the log
@@ -263,7 +263,7 @@ func (s *Server) handleTile(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusNotFound, ingest.ReasonNotFound, fmt.Sprintf("%q is not a tlog-tiles path", r.URL.Path), nil)
 		return
 	}
-	f, err := s.tiles.root.Open(rel)
+	f, err := s.tiles.fsys.Open(rel)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			s.fail(w, http.StatusNotFound, ingest.ReasonNotFound, rel+": not in the log (yet)", nil)

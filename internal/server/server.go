@@ -29,10 +29,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"runtime"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -52,6 +52,9 @@ const (
 	DefaultMaxInflightBytes   = 256 << 20
 	DefaultReadHeaderTimeout  = 5 * time.Second
 	DefaultBodyTimeout        = 30 * time.Second
+	DefaultBodyGrace          = 5 * time.Second
+	DefaultMinBodyRate        = 8 << 10
+	DefaultMaxConnsPerClient  = 64
 	DefaultAppendTimeout      = 60 * time.Second
 	DefaultIdleTimeout        = 120 * time.Second
 	DefaultDrainTimeout       = 30 * time.Second
@@ -84,9 +87,10 @@ type Config struct {
 	MaxInflightEntries int
 
 	// MaxInflightBytes bounds the memory held by submissions being handled:
-	// each reserves twice its body (the body and the logged copies of its
-	// envelopes) before reading it, MaxBodyBytes if its length is not
-	// announced; beyond it, 503 with Retry-After.
+	// each byte of a body takes two bytes of it (the body and the logged
+	// copies of its envelopes) as it arrives, whatever Content-Length
+	// announces; a body that would go beyond it gets 503 with Retry-After.
+	// Idle or slow clients thus hold only what they sent (ATTACKS.md 44).
 	// Default: DefaultMaxInflightBytes (256 MiB).
 	MaxInflightBytes int64
 
@@ -101,6 +105,24 @@ type Config struct {
 	// BodyTimeout bounds reading a request's body, from the end of its headers.
 	// Default: DefaultBodyTimeout (30s).
 	BodyTimeout time.Duration
+
+	// MinBodyRate and BodyGrace cut off slow bodies: a body must have
+	// delivered MinBodyRate bytes a second after its first BodyGrace, that
+	// is its n-th byte must arrive within BodyGrace + n/MinBodyRate of the end
+	// of the headers (and all of it within BodyTimeout); a body that falls
+	// behind gets 408 and its connection is closed. MinBodyRate is in bytes
+	// a second. Defaults: DefaultMinBodyRate (8 KiB/s), DefaultBodyGrace (5s).
+	MinBodyRate int64
+	BodyGrace   time.Duration
+
+	// MaxConnsPerClient bounds the connections one client may hold open at
+	// once, idle or not: a client is an IPv4 address, or an IPv6 /64 (one
+	// host's usual allocation). Serve closes a client's connections beyond it
+	// as soon as they are accepted, before reading anything, so that one
+	// address cannot take the request slots (MaxRequests) or the file
+	// descriptors genuine collectors need. Clients behind one NAT share it.
+	// Default: DefaultMaxConnsPerClient (64); negative: no limit.
+	MaxConnsPerClient int
 
 	// AppendTimeout bounds waiting for the ledger to integrate a submission.
 	// Default: DefaultAppendTimeout (60s).
@@ -143,8 +165,6 @@ type Server struct {
 	bundles *bundleServer
 	mux     *http.ServeMux
 
-	inflightBytes atomic.Int64
-
 	mu       sync.Mutex
 	draining bool
 }
@@ -174,6 +194,15 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.BodyTimeout <= 0 {
 		cfg.BodyTimeout = DefaultBodyTimeout
+	}
+	if cfg.MinBodyRate <= 0 {
+		cfg.MinBodyRate = DefaultMinBodyRate
+	}
+	if cfg.BodyGrace <= 0 {
+		cfg.BodyGrace = DefaultBodyGrace
+	}
+	if cfg.MaxConnsPerClient == 0 {
+		cfg.MaxConnsPerClient = DefaultMaxConnsPerClient
 	}
 	if cfg.AppendTimeout <= 0 {
 		cfg.AppendTimeout = DefaultAppendTimeout
@@ -258,8 +287,12 @@ func (s *Server) HTTPServer() *http.Server {
 
 // Serve answers requests on ln until ctx ends, then shuts down gracefully:
 // it stops accepting, lets in-flight requests finish (within DrainTimeout) and
-// returns. It does not close the ledger.
+// returns. It does not close the ledger. Each client may hold at most
+// MaxConnsPerClient connections of ln.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if s.cfg.MaxConnsPerClient > 0 {
+		ln = newClientListener(ln, s.cfg.MaxConnsPerClient, s.m)
+	}
 	hs := s.HTTPServer()
 	errc := make(chan error, 1)
 	go func() {
@@ -415,26 +448,21 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusRequestEntityTooLarge, ingest.ReasonTooLarge, fmt.Sprintf("body of %d bytes, limit %d", r.ContentLength, s.cfg.MaxBodyBytes), nil)
 		return
 	}
-	reserve := s.cfg.MaxBodyBytes
-	if r.ContentLength >= 0 {
-		reserve = r.ContentLength
-	}
-	reserve *= 2
-	if s.inflightBytes.Add(reserve) > s.cfg.MaxInflightBytes {
-		s.inflightBytes.Add(-reserve)
-		s.fail(w, http.StatusServiceUnavailable, ingest.ReasonOverloaded, fmt.Sprintf("more than %d bytes of submissions in progress", s.cfg.MaxInflightBytes), nil)
-		return
-	}
-	defer func() { s.inflightBytes.Add(-reserve) }()
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout))
-	body, err := readBody(w, r, s.cfg.MaxBodyBytes)
+	body, reserved, err := s.readBody(w, r)
+	defer s.m.bodyBytes.Add(-reserved)
 	if err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		switch {
+		case errors.As(err, &mbe):
 			s.fail(w, http.StatusRequestEntityTooLarge, ingest.ReasonTooLarge, fmt.Sprintf("body over the limit of %d bytes", s.cfg.MaxBodyBytes), nil)
-			return
+		case errors.Is(err, errBudget):
+			s.fail(w, http.StatusServiceUnavailable, ingest.ReasonOverloaded, fmt.Sprintf("more than %d bytes of submissions in progress", s.cfg.MaxInflightBytes), nil)
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			w.Header().Set("Connection", "close")
+			s.fail(w, http.StatusRequestTimeout, ingest.ReasonTooSlow, fmt.Sprintf("body too slow: %d bytes in %v (want %d bytes/s after %v, all within %v)", len(body), time.Since(start).Round(time.Millisecond), s.cfg.MinBodyRate, s.cfg.BodyGrace, s.cfg.BodyTimeout), nil)
+		default:
+			s.fail(w, http.StatusBadRequest, ingest.ReasonMalformed, fmt.Sprintf("reading the body: %v", err), nil)
 		}
-		s.fail(w, http.StatusBadRequest, ingest.ReasonMalformed, fmt.Sprintf("reading the body: %v", err), nil)
 		return
 	}
 	raws, err := ingest.ParseSubmission(body, int(s.cfg.MaxBodyBytes))
@@ -481,17 +509,63 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, res)
 }
 
-// readBody reads at most limit bytes of r's body.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+// errBudget: the body would take more than MaxInflightBytes.
+var errBudget = errors.New("over the in-flight byte budget")
+
+// readBody reads r's body, at most MaxBodyBytes (an *http.MaxBytesError
+// beyond). As bytes arrive, never before, it takes two bytes of the in-flight
+// budget for each (errBudget beyond MaxInflightBytes); it returns how much it
+// took, which the caller gives back once the request is done. The buffer
+// grows as bytes arrive too: an announced Content-Length is never allocated
+// ahead. Before each read the connection's read deadline is moved to the
+// time by which the body must have reached its next byte (MinBodyRate after
+// BodyGrace, all within BodyTimeout); a body that falls behind fails with
+// an error wrapping os.ErrDeadlineExceeded.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (body []byte, reserved int64, err error) {
+	const minChunk = 16 << 10
+	limit := s.cfg.MaxBodyBytes
+	rc := http.NewResponseController(w)
+	start := time.Now()
+	end := start.Add(s.cfg.BodyTimeout)
 	rd := http.MaxBytesReader(w, r.Body, limit)
-	if r.ContentLength <= 0 {
-		return io.ReadAll(rd)
+	size := limit + 1 // room to see one byte too many
+	if r.ContentLength >= 0 {
+		size = min(size, r.ContentLength+1)
 	}
-	// One allocation of the announced size (at most limit, checked before).
-	var buf bytes.Buffer
-	buf.Grow(int(r.ContentLength) + 1)
-	_, err := buf.ReadFrom(rd)
-	return buf.Bytes(), err
+	buf := make([]byte, 0, min(size, minChunk))
+	for {
+		due := start.Add(s.cfg.BodyGrace + time.Duration(float64(len(buf))/float64(s.cfg.MinBodyRate)*float64(time.Second)))
+		if due.After(end) {
+			due = end
+		}
+		if err := rc.SetReadDeadline(due); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			return buf, reserved, err
+		}
+		if len(buf) == cap(buf) {
+			if int64(cap(buf)) >= size {
+				// Cannot happen: the body ends or goes over limit first.
+				return buf, reserved, fmt.Errorf("body longer than its %d announced bytes", r.ContentLength)
+			}
+			grown := make([]byte, len(buf), min(max(2*int64(cap(buf)), minChunk), size))
+			copy(grown, buf)
+			buf = grown
+		}
+		n, err := rd.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		reserved += 2 * int64(n)
+		if s.m.bodyBytes.Add(2*int64(n)) > s.cfg.MaxInflightBytes {
+			return buf, reserved, errBudget
+		}
+		if err == io.EOF {
+			// The rest of the request is not bound by the body's deadline.
+			// (After an error it stays: nothing more is read in time.)
+			rc.SetReadDeadline(time.Time{})
+			return buf, reserved, nil
+		}
+		if err != nil {
+			return buf, reserved, err
+		}
+	}
 }
 
 // appendAll appends every entry, concurrently, and returns once all are

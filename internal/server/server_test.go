@@ -800,7 +800,7 @@ func (o oneKey) Keys() []*evidence.PublicKey { return []*evidence.PublicKey{o.k}
 func noteVerifier(vkey string) (note.Verifier, error) { return note.NewVerifier(vkey) }
 
 // TestSlowClients: a client that stalls in its headers or its body is cut off
-// after ReadHeaderTimeout or BodyTimeout.
+// after ReadHeaderTimeout or BodyTimeout (a body with 408).
 func TestSlowClients(t *testing.T) {
 	e := start(t, func(c *server.Config) {
 		c.ReadHeaderTimeout = 200 * time.Millisecond
@@ -823,8 +823,8 @@ func TestSlowClients(t *testing.T) {
 		if el := time.Since(start); el > 3*time.Second {
 			t.Errorf("%s: the server waited %v for a stalled client", c.name, el)
 		}
-		if c.name == "body" && !bytes.Contains(b, []byte("400")) {
-			t.Errorf("stalled body: answer %q, want 400", b)
+		if c.name == "body" && !bytes.Contains(b, []byte("408")) {
+			t.Errorf("stalled body: answer %q, want 408", b)
 		}
 	}
 }

@@ -39,6 +39,8 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/tessera/api"
 	"github.com/transparency-dev/tessera/api/layout"
+
+	"github.com/keytrail/keytrail/internal/regfile"
 )
 
 // Sentinel errors. Every error returned by a Reader wraps at most one of them.
@@ -80,10 +82,14 @@ var (
 )
 
 // Reader reads a tlog-tiles log from a file system whose root is the log's
-// root (the directory holding "checkpoint" and "tile/"). Callers on disk use
-// os.DirFS(dir), or the FS of an os.Root opened on dir to keep symbolic links
-// from leading out of it. Only regular files are read, each within a size
-// bound. A Reader holds no state besides fsys and is safe for concurrent use
+// root (the directory holding "checkpoint" and "tile/"). Only regular files
+// are read, each within a size bound: a file's mode is checked with fs.Stat
+// before it is opened and on the opened file before it is read.
+//
+// Callers on disk use internal/regfile's DirFS: it keeps symbolic links from
+// leading out of the directory, and its Open never blocks. os.DirFS and an
+// os.Root's FS block in Open on a FIFO; with them a FIFO put in place of a
+// file after the Stat (ATTACKS.md 44) hangs the Reader. A Reader holds no state besides fsys and is safe for concurrent use
 // if fsys is.
 type Reader struct {
 	fsys fs.FS
@@ -507,7 +513,7 @@ func (r *Reader) readFile(name string, limit int, buf []byte) ([]byte, error) {
 		return buf[:0], openError(name, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return buf[:0], fmt.Errorf("%w: %s is not a regular file (%v)", ErrMalformed, name, fi.Mode().Type())
+		return buf[:0], fmt.Errorf("%w: %s is not a regular file (%s)", ErrMalformed, name, regfile.Kind(fi.Mode()))
 	}
 	if fi.Size() > int64(limit) {
 		return buf[:0], fmt.Errorf("%w: %s has %d bytes, limit %d", ErrMalformed, name, fi.Size(), limit)
@@ -517,6 +523,13 @@ func (r *Reader) readFile(name string, limit int, buf []byte) ([]byte, error) {
 		return buf[:0], openError(name, err)
 	}
 	defer f.Close()
+	// Checked again on what was opened: the file may have been replaced.
+	if fi, err = f.Stat(); err != nil {
+		return buf[:0], fmt.Errorf("tiles: opening %s: %w", name, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return buf[:0], fmt.Errorf("%w: %s is not a regular file (%s)", ErrMalformed, name, regfile.Kind(fi.Mode()))
+	}
 
 	// Read at most limit+1 bytes: one more than allowed proves the file grew.
 	if want := int(fi.Size()) + 1; cap(buf) < want {

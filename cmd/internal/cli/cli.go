@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/keytrail/keytrail/internal/regfile"
 )
 
 // Exit codes, the same for every keytrail command.
@@ -99,33 +102,39 @@ func ExactArgs(n int, what string) cobra.PositionalArgs {
 }
 
 // ReadFile reads an input file with a size limit; failures are exit-2 errors
-// naming the file.
+// naming the file. Only a regular file is read: a FIFO, a device or a socket
+// is refused at once, never waited on (internal/regfile).
 func ReadFile(path string, limit int64, what string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, Input(path, fmt.Errorf("cannot read %s: %w", what, errors.Unwrap(err)), "")
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, Input(path, fmt.Errorf("cannot read %s: %w", what, err), "")
-	}
-	if st.IsDir() {
-		return nil, Input(path, fmt.Errorf("cannot read %s: is a directory", what), "")
-	}
-	if st.Size() > limit {
+	b, err := regfile.ReadFile(path, limit)
+	switch {
+	case err == nil:
+		return b, nil
+	case errors.Is(err, regfile.ErrTooLarge):
 		return nil, Input(path, fmt.Errorf("%s is larger than %d bytes", what, limit), "")
-	}
-	// One allocation of the file's size: large bundles are read without the
-	// garbage of a growing buffer. A file that grew meanwhile is refused.
-	buf := make([]byte, st.Size())
-	if _, err := io.ReadFull(f, buf); err != nil {
-		return nil, Input(path, fmt.Errorf("cannot read %s: %w", what, err), "")
-	}
-	if n, _ := f.Read(make([]byte, 1)); n != 0 {
+	case errors.Is(err, regfile.ErrChanged):
 		return nil, Input(path, fmt.Errorf("cannot read %s: it changed while being read", what), "")
 	}
-	return buf, nil
+	return nil, Input(path, fmt.Errorf("cannot read %s: %w", what, pathless(err)), "")
+}
+
+// OpenFile opens an input file that is read as a stream; failures are exit-2
+// errors naming the file. Only a regular file is opened, without blocking
+// (internal/regfile).
+func OpenFile(path, what string) (*os.File, error) {
+	f, err := regfile.Open(path)
+	if err != nil {
+		return nil, Input(path, fmt.Errorf("cannot read %s: %w", what, pathless(err)), "")
+	}
+	return f, nil
+}
+
+// pathless is err without the *fs.PathError around it: Input names the path.
+func pathless(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // NoCommand rejects arguments to a root command: they name no known command.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -95,16 +94,12 @@ Exit status: 0 fresh, 1 stale or missing, 2 usage error or unreadable input.`,
 			if maxAgeD == 0 && (policy.Freshness == nil || policy.Freshness.MaxAge == 0) {
 				return Usage("no age limit: give --max-age, or a policy with a freshness section")
 			}
-			st, err := os.Stat(logDir)
-			if err != nil || !st.IsDir() {
-				return Input(logDir, errors.New("not a directory"), "--log takes a tlog-tiles directory, such as the demo's log/")
-			}
-			root, err := os.OpenRoot(logDir)
+			fsys, err := OpenLogDir(logDir, false)
 			if err != nil {
-				return Input(logDir, err, "")
+				return err
 			}
-			defer root.Close()
-			opts := verify.FreshnessOptions{Log: root.FS(), Keys: keys, Kinds: kinds, MaxAge: maxAgeD, Now: now}
+			defer fsys.Close()
+			opts := verify.FreshnessOptions{Log: fsys, Keys: keys, Kinds: kinds, MaxAge: maxAgeD, Now: now}
 			if cpPath != "" {
 				if opts.Checkpoint, err = ReadFile(cpPath, checkpoint.MaxBytes, "checkpoint"); err != nil {
 					return err

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/keytrail/keytrail/internal/checkpoint"
+	"github.com/keytrail/keytrail/internal/regfile"
 	"github.com/keytrail/keytrail/internal/strictjson"
 	"github.com/keytrail/keytrail/verify"
 )
@@ -74,30 +76,19 @@ Exit status: 0 verified, 1 verification failed, 2 usage error or unreadable inpu
 				}
 			}
 			if logDir != "" {
-				st, err := os.Stat(logDir)
-				if err != nil || !st.IsDir() {
-					return Input(logDir, errors.New("not a directory"), "--log takes a tlog-tiles directory, such as the demo's log/")
-				}
-				if _, err := os.Stat(logDir + "/checkpoint"); err != nil {
-					return Input(logDir, errors.New("no checkpoint file: not a tlog-tiles directory"), "")
-				}
-				// os.Root keeps every read inside the directory, even through symlinks.
-				root, err := os.OpenRoot(logDir)
+				fsys, err := OpenLogDir(logDir, true)
 				if err != nil {
-					return Input(logDir, err, "")
+					return err
 				}
-				defer root.Close()
-				opts.Log = root.FS()
+				defer fsys.Close()
+				opts.Log = fsys
 			}
 			// The bundle is streamed from the file, never held whole.
-			f, err := os.Open(args[0])
+			f, err := OpenFile(args[0], "bundle")
 			if err != nil {
-				return Input(args[0], fmt.Errorf("cannot read bundle: %w", errors.Unwrap(err)), "")
+				return err
 			}
 			defer f.Close()
-			if st, err := f.Stat(); err != nil || st.IsDir() {
-				return Input(args[0], errors.New("cannot read bundle: not a regular file"), "")
-			}
 			v, err := verify.New(trust, policy)
 			if err != nil {
 				return Usage("%v", err)
@@ -124,6 +115,32 @@ Exit status: 0 verified, 1 verification failed, 2 usage error or unreadable inpu
 	f.StringVar(&sincePath, "since", "", "earlier trusted checkpoint the bundle's must be consistent with")
 	f.StringVar(&format, "format", "text", "output format: text or json")
 	return c
+}
+
+// OpenLogDir opens a tlog-tiles directory given with --log: a directory
+// holding, if needCheckpoint, a regular file "checkpoint". Its files are read through
+// regfile.FS: never out of the directory (os.Root), never a FIFO or a device.
+func OpenLogDir(dir string, needCheckpoint bool) (*regfile.FS, error) {
+	const hint = "give a tlog-tiles directory, such as the demo's log/"
+	st, err := os.Stat(dir)
+	if err != nil || !st.IsDir() {
+		return nil, Input(dir, errors.New("not a directory"), hint)
+	}
+	fsys, err := regfile.DirFS(dir)
+	if err != nil {
+		return nil, Input(dir, err, "")
+	}
+	if !needCheckpoint {
+		return fsys, nil
+	}
+	if st, err := fsys.Stat("checkpoint"); err != nil {
+		fsys.Close()
+		return nil, Input(dir, errors.New("no checkpoint file: not a tlog-tiles directory"), hint)
+	} else if !st.Mode().IsRegular() {
+		fsys.Close()
+		return nil, Input(filepath.Join(dir, "checkpoint"), fmt.Errorf("%w (%s)", regfile.ErrNotRegular, regfile.Kind(st.Mode())), hint)
+	}
+	return fsys, nil
 }
 
 func printResult(w io.Writer, res *verify.Result, format, name string) error {

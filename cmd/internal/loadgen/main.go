@@ -238,7 +238,9 @@ func startServer(dir string) *server {
 	}
 	cmd := exec.Command(*bin, "serve", "--ledger", filepath.Join(dir, "log"), "--log-key", filepath.Join(dir, "log.key"),
 		"--trust", filepath.Join(dir, "trust.json"), "--listen", "127.0.0.1:0", "--addr-file", addrFile,
-		"--max-body", fmt.Sprint(*maxBody))
+		"--max-body", fmt.Sprint(*maxBody),
+		// Every load client is on 127.0.0.1: no per-client connection cap.
+		"--max-client-conns", "0")
 	if *serverProfile != "" {
 		cmd.Args = append(cmd.Args, "--cpuprofile", *serverProfile)
 	}
