@@ -199,8 +199,8 @@ func (p *Policy) validate() error {
 	if d := p.Deletion; d != nil && d.MinRetention == 0 {
 		return fmt.Errorf("%w: deletion: give minRetention", ErrPolicy)
 	}
-	if f := p.Freshness; f != nil && f.MaxAge == 0 && (f.HSMAttestation == 0 || f.TPMAttestation == 0 || f.KeyPolicySnapshot == 0) {
-		return fmt.Errorf("%w: freshness: give maxAge, or a limit for every record type", ErrPolicy)
+	if err := p.Freshness.validate(); err != nil {
+		return err
 	}
 	for _, name := range slices.Sorted(maps.Keys(p.KeyClasses)) {
 		if err := p.KeyClasses[name].validate(); err != nil {
