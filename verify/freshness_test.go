@@ -40,8 +40,12 @@ func freshLog(t *testing.T) (dir string, pr *scenario.PolicyRotation, cosigned [
 	// Today's attestation and snapshot of the new key, as a daily collector
 	// would make them.
 	recent := time.Now().UTC().Truncate(time.Second).Add(-time.Hour)
-	att := &evidence.HSMAttestation{At: evidence.AtTime(recent), Format: "pkcs11-attributes",
-		Token: evidence.TokenInfo{Serial: scenario.HSMSerial}, Attributes: evidence.KeyAttributes{KeyType: "EC"}}
+	// The attestation verifies (self-reported, with a proof of possession):
+	// the gate counts only hardware records that verify (ATTACKS.md 40).
+	att, err := scenario.SelfReported(p.NewKey, recent, scenario.HSMSerial)
+	if err != nil {
+		t.Fatal(err)
+	}
 	snap := scenario.Snapshot(recent, "arn:aws-eusc:kms:eusc-de-east-1:210987654321:key/3c9d2e71-8a4b-4f6c-b1d0-7e5a2c8f4b19", false)
 	daily := []scenario.Step{{By: p.Collector, Key: pr.Rotation.NewKey, Record: att}, {By: p.Collector, Key: pr.Rotation.NewKey, Record: snap}}
 	for _, s := range append(pr.Steps, daily...) {
@@ -97,16 +101,16 @@ func TestFreshness(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := verify.New(trust, policy)
+	v, err := verify.NewFreshnessGate(trust, policy.Freshness)
 	if err != nil {
 		t.Fatal(err)
 	}
-	newKey := pr.Rotation.NewKey.ID
+	newKey := []evidence.KeyRef{{ID: pr.Rotation.NewKey.ID}}
 	witnessTime := time.Now() // the witness cosigned just now; the daily records are an hour older
 
 	t.Run("fresh", func(t *testing.T) {
 		now := witnessTime.Add(time.Hour)
-		f, err := v.Freshness(verify.FreshnessOptions{Log: os.DirFS(dir), Checkpoint: cosigned, Keys: []string{newKey}, Now: now})
+		f, err := v.Check(verify.FreshnessOptions{Log: os.DirFS(dir), Checkpoint: cosigned, Keys: newKey, Now: now})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -122,7 +126,7 @@ func TestFreshness(t *testing.T) {
 		}
 	})
 	t.Run("two days later", func(t *testing.T) {
-		f, err := v.Freshness(verify.FreshnessOptions{Log: os.DirFS(dir), Checkpoint: cosigned, Keys: []string{newKey}, Now: witnessTime.Add(48 * time.Hour)})
+		f, err := v.Check(verify.FreshnessOptions{Log: os.DirFS(dir), Checkpoint: cosigned, Keys: newKey, Now: witnessTime.Add(48 * time.Hour)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -137,11 +141,11 @@ func TestFreshness(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		v2, err := verify.New(trust, p2)
+		v2, err := verify.NewFreshnessGate(trust, p2.Freshness)
 		if err != nil {
 			t.Fatal(err)
 		}
-		f, err := v2.Freshness(verify.FreshnessOptions{Log: os.DirFS(dir), Checkpoint: cosigned, Keys: []string{newKey}, Now: witnessTime.Add(3 * time.Hour), MaxAge: 2 * time.Hour})
+		f, err := v2.Check(verify.FreshnessOptions{Log: os.DirFS(dir), Checkpoint: cosigned, Keys: newKey, Now: witnessTime.Add(3 * time.Hour), MaxAge: 2 * time.Hour})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -152,14 +156,14 @@ func TestFreshness(t *testing.T) {
 	t.Run("future times", func(t *testing.T) {
 		// Seen from an hour before the witness cosigned, the checkpoint's time
 		// is in the future; seen from two hours before, the records are too.
-		f, err := v.Freshness(verify.FreshnessOptions{Log: os.DirFS(dir), Checkpoint: cosigned, Keys: []string{newKey}, Now: witnessTime.Add(-time.Hour + time.Second)})
+		f, err := v.Check(verify.FreshnessOptions{Log: os.DirFS(dir), Checkpoint: cosigned, Keys: newKey, Now: witnessTime.Add(-time.Hour + time.Second)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if f.Fresh || !strings.Contains(f.Records[0].Reason, "is in the future") {
 			t.Errorf("cosignature in the future: %+v", f.Records[0])
 		}
-		f, err = v.Freshness(verify.FreshnessOptions{Log: os.DirFS(dir), Checkpoint: cosigned, Keys: []string{newKey}, Now: witnessTime.Add(-3 * time.Hour)})
+		f, err = v.Check(verify.FreshnessOptions{Log: os.DirFS(dir), Checkpoint: cosigned, Keys: newKey, Now: witnessTime.Add(-3 * time.Hour)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -172,7 +176,7 @@ func TestFreshness(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f, err := v.Freshness(verify.FreshnessOptions{Log: os.DirFS(dir), Checkpoint: raw, Keys: []string{newKey}, Now: witnessTime})
+		f, err := v.Check(verify.FreshnessOptions{Log: os.DirFS(dir), Checkpoint: raw, Keys: newKey, Now: witnessTime})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -181,16 +185,16 @@ func TestFreshness(t *testing.T) {
 		}
 	})
 	t.Run("unknown key", func(t *testing.T) {
-		f, err := v.Freshness(verify.FreshnessOptions{Log: os.DirFS(dir), Checkpoint: cosigned, Keys: []string{"kms:nowhere/k1"}, Now: witnessTime})
+		f, err := v.Check(verify.FreshnessOptions{Log: os.DirFS(dir), Checkpoint: cosigned, Keys: []evidence.KeyRef{{ID: "kms:nowhere/k1"}}, Now: witnessTime})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if f.Fresh || f.Records[0].Found || !strings.Contains(f.Records[0].Reason, "no hardware record") {
+		if f.Fresh || f.Records[0].Found || !strings.Contains(f.Records[0].Reason, "no verified hardware record about kms:nowhere/k1") {
 			t.Errorf("freshness = %+v", f)
 		}
 	})
 	t.Run("untrusted checkpoint", func(t *testing.T) {
-		_, err := v.Freshness(verify.FreshnessOptions{Log: os.DirFS(dir), Checkpoint: []byte("other\n1\nAAAA\n\n— x abc\n"), Keys: []string{newKey}, Now: witnessTime})
+		_, err := v.Check(verify.FreshnessOptions{Log: os.DirFS(dir), Checkpoint: []byte("other\n1\nAAAA\n\n— x abc\n"), Keys: newKey, Now: witnessTime})
 		if err == nil {
 			t.Fatal("an unsigned checkpoint was accepted")
 		}
@@ -220,7 +224,7 @@ func TestFreshness(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		_, err = v.Freshness(verify.FreshnessOptions{Log: os.DirFS(bad), Checkpoint: cosigned, Keys: []string{newKey}, Now: witnessTime})
+		_, err = v.Check(verify.FreshnessOptions{Log: os.DirFS(bad), Checkpoint: cosigned, Keys: newKey, Now: witnessTime})
 		if !errors.Is(err, verify.ErrIncomplete) {
 			t.Errorf("tampered log: %v", err)
 		}

@@ -203,8 +203,8 @@ func (p *Policy) validate() error {
 	if d := p.Deletion; d != nil && d.MinRetention == 0 {
 		return fmt.Errorf("%w: deletion: give minRetention", ErrPolicy)
 	}
-	if f := p.Freshness; f != nil && f.MaxAge == 0 && (f.HSMAttestation == 0 || f.TPMAttestation == 0 || f.KeyPolicySnapshot == 0) {
-		return fmt.Errorf("%w: freshness: give maxAge, or a limit for every record type", ErrPolicy)
+	if err := p.Freshness.validate(); err != nil {
+		return err
 	}
 	for i, n := range p.Require {
 		if !slices.Contains(Checks, n) {

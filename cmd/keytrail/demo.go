@@ -235,13 +235,14 @@ func runDemo(ctx context.Context, dir string, hw demoHardware, stdout, stderr io
 		filepath.Join(dir, "trust.json"), filepath.Join(dir, "policy.yaml"), logDir, bundlePath)
 	fmt.Fprintf(stdout, "or with keytrail:\n\n  go run ./cmd/keytrail verify bundle --trust %s --policy %s --log %s %s\n",
 		filepath.Join(dir, "trust.json"), filepath.Join(dir, "policy.yaml"), logDir, bundlePath)
-	gate, kinds := "are the new key's hardware record and policy snapshot fresh (a day, a week)?", ""
+	gate, key, kinds := "are the new key's hardware record and policy snapshot fresh (a day, a week)?", rot.NewKey.ID, ""
 	if nk.records == nil {
-		// A software key has no hardware record to be fresh.
-		gate, kinds = "is the new key's policy snapshot under a week old?", " --kind policy"
+		// A software key has no hardware record to be fresh, nor one that
+		// establishes its public key: the gate is given its digest.
+		gate, key, kinds = "is the new key's policy snapshot under a week old?", rot.NewKey.ID+"@sha256:"+rot.NewKey.SPKISHA256, " --kind policy"
 	}
 	fmt.Fprintf(stdout, "\nCI gate: %s\n\n  go run ./cmd/keytrail-verify freshness --trust %s --policy %s --log %s --checkpoint %s --key %s%s\n",
-		gate, filepath.Join(dir, "trust.json"), filepath.Join(dir, "policy.yaml"), logDir, filepath.Join(dir, "checkpoint.cosigned"), rot.NewKey.ID, kinds)
+		gate, filepath.Join(dir, "trust.json"), filepath.Join(dir, "policy.yaml"), logDir, filepath.Join(dir, "checkpoint.cosigned"), key, kinds)
 	return nil
 }
 

@@ -24,15 +24,25 @@ func VerifyFreshnessCommand(prog string) *cobra.Command {
 		maxAge                                                 string
 	)
 	c := &cobra.Command{
-		Use:   "freshness --trust FILE --log DIR --key ID [--max-age 24h] [--format text|json|junit]",
+		Use:   "freshness --trust FILE --log DIR --key ID[@sha256:HEX] [--max-age 24h] [--format text|json|junit]",
 		Short: "Fail when a key's latest attestation or policy snapshot is too old (CI gate)",
 		Long: `Check, offline, that for each --key the latest hardware attestation (HSM or
 TPM) and the latest key-policy snapshot in the log are younger than the limit,
 and are in a checkpoint younger than the limit.
 
 The log is a tlog-tiles directory (--log); every entry is checked against its
-checkpoint, which must be signed by a log of the trust file, and only records
-signed by a trusted collector count. A C2SP checkpoint carries no time: its age
+checkpoint, which must be signed by a log of the trust file.
+
+Only records about the exact key count: its ID and the SHA-256 of its DER
+SubjectPublicKeyInfo. Give the digest with the ID (--key ID@sha256:HEX), or the
+ID alone: then the key is the one public key that verified hardware records
+about the ID name. A hardware record counts only if a collector allowed its
+type signed it and its evidence verifies for the key, as check keys.hardware
+verifies it; a policy snapshot, only if a collector allowed its type signed it.
+Such a record about the ID with another public key fails the key (a key ID
+names one key). Under a stale key, the records not counted are listed with why.
+
+A C2SP checkpoint carries no time: its age
 is the time of the latest cosignature (C2SP tlog-cosignature/v1) by a witness
 the trust file lists for the log. Give a cosigned checkpoint with --checkpoint
 if the directory's own has none; without one, the gate fails.
@@ -44,7 +54,9 @@ Every age is printed. --format junit writes JUnit XML for CI systems: one test
 case per key and record kind.
 
 Exit status: 0 fresh, 1 stale or missing, 2 usage error or unreadable input.`,
-		Example: fmt.Sprintf(`  %[1]s freshness --trust trust.json --log demo/log --checkpoint demo/checkpoint.cosigned --key kms:eu-central-1/custody/hot-1/v2 --max-age 24h
+		Example: fmt.Sprintf(`  %[1]s freshness --trust trust.json --log demo/log --checkpoint demo/checkpoint.cosigned --key tpm:simulator/custody/hot-1/v2 --max-age 24h
+  %[1]s freshness --trust trust.json --policy policy.yaml --log log/ --kind policy \
+      --key kms:eu-central-1/custody/hot-1/v2@sha256:$(openssl pkey -pubin -in v2.pub.pem -outform DER | sha256sum | cut -c1-64)
   %[1]s freshness --trust trust.json --policy policy.yaml --log log/ --key K1 --key K2 --format junit > freshness.xml
   %[1]s freshness --trust trust.json --log log/ --key K1 --kind policy --max-age 168h --format json`, prog),
 		Args: ExactArgs(0, "none"),
@@ -71,6 +83,14 @@ Exit status: 0 fresh, 1 stale or missing, 2 usage error or unreadable input.`,
 				}
 				now = t
 			}
+			refs := make([]evidence.KeyRef, 0, len(keys))
+			for _, k := range keys {
+				ref, err := verify.ParseFreshKey(k)
+				if err != nil {
+					return Usage("--key %q: %v", k, err)
+				}
+				refs = append(refs, ref)
+			}
 			tb, err := ReadFile(trustPath, verify.MaxTrustBytes, "trust file")
 			if err != nil {
 				return err
@@ -79,19 +99,21 @@ Exit status: 0 fresh, 1 stale or missing, 2 usage error or unreadable input.`,
 			if err != nil {
 				return Input(trustPath, err, "")
 			}
-			// Without --policy only --max-age matters; the rotation rules of
-			// this placeholder are never used by the gate.
-			policy := &verify.Policy{Version: 1, Rotation: verify.RotationPolicy{ApproverRoles: []string{"none"}}}
+			// The gate needs the policy file's freshness section only; the
+			// file is still validated whole, as the bundle verifier reads it.
+			var limits *verify.FreshnessPolicy
 			if policyPath != "" {
 				pb, err := ReadFile(policyPath, verify.MaxPolicyBytes, "policy file")
 				if err != nil {
 					return err
 				}
-				if policy, err = verify.ParsePolicy(pb); err != nil {
+				policy, err := verify.ParsePolicy(pb)
+				if err != nil {
 					return Input(policyPath, err, "")
 				}
+				limits = policy.Freshness
 			}
-			if maxAgeD == 0 && (policy.Freshness == nil || policy.Freshness.MaxAge == 0) {
+			if maxAgeD == 0 && limits == nil {
 				return Usage("no age limit: give --max-age, or a policy with a freshness section")
 			}
 			fsys, err := OpenLogDir(logDir, false)
@@ -99,17 +121,17 @@ Exit status: 0 fresh, 1 stale or missing, 2 usage error or unreadable input.`,
 				return err
 			}
 			defer fsys.Close()
-			opts := verify.FreshnessOptions{Log: fsys, Keys: keys, Kinds: kinds, MaxAge: maxAgeD, Now: now}
+			opts := verify.FreshnessOptions{Log: fsys, Keys: refs, Kinds: kinds, MaxAge: maxAgeD, Now: now}
 			if cpPath != "" {
 				if opts.Checkpoint, err = ReadFile(cpPath, checkpoint.MaxBytes, "checkpoint"); err != nil {
 					return err
 				}
 			}
-			v, err := verify.New(trust, policy)
+			gate, err := verify.NewFreshnessGate(trust, limits)
 			if err != nil {
 				return Usage("%v", err)
 			}
-			res, err := v.Freshness(opts)
+			res, err := gate.Check(opts)
 			if err != nil {
 				name := logDir
 				if cpPath != "" {
@@ -131,7 +153,7 @@ Exit status: 0 fresh, 1 stale or missing, 2 usage error or unreadable input.`,
 	f.StringVar(&policyPath, "policy", "", "policy file (YAML) whose freshness section gives the limits")
 	f.StringVar(&logDir, "log", "", "tlog-tiles directory of the log (required)")
 	f.StringVar(&cpPath, "checkpoint", "", "signed checkpoint to use instead of the directory's, e.g. one a witness cosigned")
-	f.StringArrayVar(&keys, "key", nil, "key ID to check; repeatable (required)")
+	f.StringArrayVar(&keys, "key", nil, "key to check: its ID, or ID@sha256:HEX with its SPKI SHA-256; repeatable (required)")
 	f.StringArrayVar(&kinds, "kind", nil, "record kind required per key: hardware, policy; repeatable (default both)")
 	f.StringVar(&maxAge, "max-age", "", "age limit for kinds the policy sets none for: 24h, 7d, ...")
 	f.StringVar(&format, "format", "text", "output format: text, json or junit")
@@ -163,6 +185,9 @@ func printFreshness(w io.Writer, res *verify.Freshness, format string) error {
 			status = "STALE"
 		}
 		fmt.Fprintf(w, "%-5s  %-8s  %s  %s\n", status, r.Kind, r.Key, r.Reason)
+		for _, line := range notCounted(r) {
+			fmt.Fprintf(w, "       %s\n", line)
+		}
 	}
 	if res.Fresh {
 		fmt.Fprintln(w, "FRESH")
@@ -214,6 +239,9 @@ func writeJUnit(w io.Writer, res *verify.Freshness) error {
 	for _, r := range res.Records {
 		tc := junitCase{Name: r.Kind + " " + r.Key, ClassName: "keytrail.freshness." + r.Kind}
 		detail := fmt.Sprintf("record age %ds, checkpoint age %ds, limit %ds: %s", r.AgeSeconds, r.CheckpointAgeSeconds, r.LimitSeconds, r.Reason)
+		for _, line := range notCounted(r) {
+			detail += "\n" + line
+		}
 		if r.Fresh {
 			tc.SystemOut = detail
 		} else {
@@ -229,4 +257,16 @@ func writeJUnit(w io.Writer, res *verify.Freshness) error {
 	}
 	_, err = fmt.Fprintf(w, "%s%s\n", xml.Header, b)
 	return err
+}
+
+// notCounted writes the records a stale row did not count, one a line.
+func notCounted(r verify.FreshRecord) []string {
+	var out []string
+	for _, n := range r.NotCounted {
+		out = append(out, fmt.Sprintf("not counted: entry %d at %s (spki sha256 %s): %s", n.Entry, n.Time, n.SPKISHA256, n.Reason))
+	}
+	if r.NotCountedMore > 0 {
+		out = append(out, fmt.Sprintf("not counted: %d more", r.NotCountedMore))
+	}
+	return out
 }
