@@ -36,6 +36,11 @@ type Policy struct {
 	BreakGlass *BreakGlassPolicy `yaml:"breakGlass"`
 	// Freshness holds the limits of `keytrail verify freshness`.
 	Freshness *FreshnessPolicy `yaml:"freshness"`
+	// Authority maps a lifecycle event type to the roles whose holders may
+	// sign events of that type (see authority.go and docs/policy.md). A type
+	// not listed takes its default; a type listed with no roles may be
+	// signed by nobody.
+	Authority map[string][]string `yaml:"authority"`
 }
 
 // DeletionPolicy holds the rules of key deletion.
@@ -207,7 +212,7 @@ func (p *Policy) validate() error {
 			return fmt.Errorf("%w: keyClasses.%s.%w", ErrPolicy, name, err)
 		}
 	}
-	return nil
+	return p.validateAuthority()
 }
 
 func (c *KeyClassPolicy) validate() error {
@@ -231,6 +236,7 @@ func (c *KeyClassPolicy) validate() error {
 // cloneRules deep-copies the sections a Verifier keeps, so that a caller
 // changing its Policy after New does not change the Verifier.
 func (p *Policy) cloneRules() {
+	p.cloneAuthority()
 	if p.BreakGlass != nil {
 		b := *p.BreakGlass
 		b.Roles = slices.Clone(b.Roles)
