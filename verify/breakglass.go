@@ -93,7 +93,7 @@ func (v *Verifier) checkBreakGlass(x *rules, res *Result) {
 		}
 		if len(counted) < bg.Quorum {
 			names := slices.Sorted(maps.Keys(counted))
-			f.add(fmt.Errorf("%w: %s is confirmed by %d distinct principals holding a break-glass role (%s), the policy requires %d: the declarer and each listed member who signed a break-glass-confirm naming it",
+			f.add(fmt.Errorf("%w: %s has a confirmed quorum of %d (%s), the policy requires %d: the declarer and each listed member who signed a break-glass-confirm naming it count",
 				ErrBreakGlass, what, len(counted), strings.Join(names, ", "), bg.Quorum))
 		}
 	}
