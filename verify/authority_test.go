@@ -528,3 +528,15 @@ func TestScenarioAuthorityRules(t *testing.T) {
 		})
 	}
 }
+
+// A failed smoke test of the new key counts even if it names no rotation.
+func TestFailedSmokeTestWithoutRotationID(t *testing.T) {
+	b := build(t, func(steps []scenario.Step) []scenario.Step {
+		steps = again(recSmoke, 30*time.Minute)(steps)
+		last := steps[len(steps)-1].Event
+		last.RotationID, last.SmokeTest = "", &evidence.SmokeTest{Passed: false, Detail: "signature did not verify"}
+		return steps
+	})
+	c := wantFail(t, run(t, b, b.BundleBytes, verify.Options{}), verify.CheckRotationStructure, verify.ErrStructure)
+	failuresContain(t, c, "a failed smoke-test of "+b.Rotation.NewKey.ID+" with no later passing one")
+}

@@ -86,9 +86,15 @@ func (v *Verifier) checkStructure(r evidence.Rotation, entries []verifiedEntry, 
 				passes = append(passes, e)
 			}
 		}
-		for _, e := range byType[evidence.EventSmokeTest] {
-			if e.key == r.NewKey && !e.ev.SmokeTest.Passed && e.at.Before(promote.at) &&
-				!slices.ContainsFunc(passes, func(p event) bool { return p.at.After(e.at) }) {
+		// A failed result counts whether or not it names the rotation (an
+		// event about the new key naming another one fails entries.binding).
+		for _, ve := range entries {
+			ev, ok := ve.pred.(*evidence.LifecycleEvent)
+			if !ok || ev.Event != evidence.EventSmokeTest || ev.SmokeTest.Passed || ve.keys[0] != r.NewKey {
+				continue
+			}
+			e := event{index: ve.index, ev: ev, key: ve.keys[0], at: ev.RecordTime()}
+			if e.at.Before(promote.at) && !slices.ContainsFunc(passes, func(p event) bool { return p.at.After(e.at) }) {
 				fail("%s: a failed smoke-test of %s with no later passing one before %s", e, r.NewKey.ID, promote)
 			}
 		}
