@@ -133,7 +133,10 @@ const (
 	EventScheduleDeletion = "schedule-deletion"
 	EventDestroy          = "destroy"
 	EventBreakGlass       = "break-glass"
-	EventRollback         = "rollback"
+	// EventBreakGlassConfirm is one quorum member's confirmation of a
+	// break-glass declaration, which it names by its leaf hash (Declaration).
+	EventBreakGlassConfirm = "break-glass-confirm"
+	EventRollback          = "rollback"
 	// Events a provider's log reports (AWS KMS EnableKey, CancelKeyDeletion,
 	// PutKeyPolicy, CreateGrant, RotateKey). No rotation rule requires them;
 	// they are in the bundle for the auditor to read.
@@ -147,7 +150,7 @@ const (
 // LifecycleEvents lists every lifecycle event.
 var LifecycleEvents = []string{
 	EventRequest, EventCreate, EventSmokeTest, EventApprove, EventPromote, EventDisable,
-	EventScheduleDeletion, EventDestroy, EventBreakGlass, EventRollback,
+	EventScheduleDeletion, EventDestroy, EventBreakGlass, EventBreakGlassConfirm, EventRollback,
 	EventEnable, EventCancelDeletion, EventPolicyChange, EventGrant, EventRotateMaterial,
 }
 
@@ -161,7 +164,9 @@ type LifecycleEvent struct {
 	RotationID string `json:"rotationId,omitempty"`
 	// Actor is who acted. For approve it must be the signer of the envelope.
 	Actor Actor `json:"actor"`
-	// KeyClass is the class of the key being rotated (request only).
+	// KeyClass is the class of the key being rotated (request and approve
+	// only): an approval names the class it approves, so it cannot serve a
+	// request of another class.
 	KeyClass string `json:"keyClass,omitempty"`
 	// SmokeTest is the result of a smoke test (smoke-test only).
 	SmokeTest *SmokeTest `json:"smokeTest,omitempty"`
@@ -170,8 +175,14 @@ type LifecycleEvent struct {
 	Retention string `json:"retention,omitempty"`
 	// Reason explains a break-glass or rollback (required for those).
 	Reason string `json:"reason,omitempty"`
-	// Quorum lists who authorised a break-glass (break-glass only).
+	// Quorum lists who must confirm a break-glass (break-glass only): each
+	// confirms with a break-glass-confirm event of their own.
 	Quorum []string `json:"quorum,omitempty"`
+	// Declaration is the break-glass declaration a break-glass-confirm
+	// confirms (break-glass-confirm only): the lowercase hex RFC 6962 leaf
+	// hash, SHA-256(0x00 || envelope), of the declaration's envelope bytes
+	// as logged (LeafHash).
+	Declaration string `json:"declaration,omitempty"`
 	// Source marks an event a collector made from a provider's log (for
 	// example a CloudTrail DisableKey) rather than one the actor signed.
 	Source *ProviderSource `json:"source,omitempty"`
@@ -212,19 +223,21 @@ func (e *LifecycleEvent) validate(s *Statement) error {
 			allowed = allowed || ev == e.Event
 		}
 		if set && !allowed {
-			return fmt.Errorf("%s is not allowed on a %s event", field, e.Event)
+			return fmt.Errorf("%s is not allowed on %s", field, anEvent(e.Event))
 		}
 		if !set && allowed {
-			return fmt.Errorf("%s is required on a %s event", field, e.Event)
+			return fmt.Errorf("%s is required on %s", field, anEvent(e.Event))
 		}
 		return nil
 	}
 	return errors.Join(
-		only("keyClass", e.KeyClass != "", EventRequest),
+		only("keyClass", e.KeyClass != "", EventRequest, EventApprove),
 		only("smokeTest", e.SmokeTest != nil, EventSmokeTest),
 		only("retention", e.Retention != "", EventScheduleDeletion),
 		only("reason", e.Reason != "", EventBreakGlass, EventRollback),
 		only("quorum", len(e.Quorum) != 0, EventBreakGlass),
+		only("declaration", e.Declaration != "", EventBreakGlassConfirm),
+		e.checkDeclaration(),
 		e.checkRetention(),
 		e.checkRole(),
 		e.Source.check(),
@@ -234,6 +247,21 @@ func (e *LifecycleEvent) validate(s *Statement) error {
 func (e *LifecycleEvent) checkRole() error {
 	if e.Event == EventApprove && e.Actor.Role == "" {
 		return errors.New("actor.role is required on an approve event")
+	}
+	return nil
+}
+
+// anEvent is "a smoke-test event", "an approve event".
+func anEvent(ev string) string {
+	if ev != "" && strings.ContainsRune("aeiou", rune(ev[0])) {
+		return "an " + ev + " event"
+	}
+	return "a " + ev + " event"
+}
+
+func (e *LifecycleEvent) checkDeclaration() error {
+	if e.Declaration != "" && !isSHA256Hex(e.Declaration) {
+		return fmt.Errorf("declaration %q is not a leaf hash (64 lowercase hex digits)", e.Declaration)
 	}
 	return nil
 }

@@ -48,11 +48,11 @@ func freshLog(t *testing.T) (dir string, pr *scenario.PolicyRotation, cosigned [
 	}
 	snap := scenario.Snapshot(recent, "arn:aws-eusc:kms:eusc-de-east-1:210987654321:key/3c9d2e71-8a4b-4f6c-b1d0-7e5a2c8f4b19", false)
 	daily := []scenario.Step{{By: p.Collector, Key: pr.Rotation.NewKey, Record: att}, {By: p.Collector, Key: pr.Rotation.NewKey, Record: snap}}
-	for _, s := range append(pr.Steps, daily...) {
-		env, err := s.Sign(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+	envs, err := scenario.SignSteps(ctx, append(pr.Steps, daily...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, env := range envs {
 		if _, err := l.Append(ctx, env); err != nil {
 			t.Fatal(err)
 		}

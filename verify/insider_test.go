@@ -87,15 +87,15 @@ func serviceEvent(b *scenario.Built, key evidence.KeyRef, typ string, at time.Ti
 	switch typ {
 	case evidence.EventRollback:
 		ev.Reason = "new key misbehaved"
-	case evidence.EventEnable:
-		ev.RotationID = ""
+	case evidence.EventPromote:
+		ev.RotationID = "" // outside any rotation
 	}
 	return scenario.Step{By: b.Collector, Key: key, Event: ev}
 }
 
 // ATTACKS.md 32: completeness bounded by the bundle's own checkpoint. A
 // record about the rotation logged after the bundle was built (a rollback,
-// an enable of the old key) is read from a current log copy, whatever the
+// a promote of the old key) is read from a current log copy, whatever the
 // bundle's checkpoint, and fails the rotation.
 func TestAttack32_RecordLoggedAfterTheBundle(t *testing.T) {
 	b := build(t, nil)
@@ -106,7 +106,7 @@ func TestAttack32_RecordLoggedAfterTheBundle(t *testing.T) {
 		err   error
 	}{
 		{"rollback", serviceEvent(b, b.Rotation.NewKey, evidence.EventRollback, scenario.Start.Add(30*time.Hour)), verify.CheckRotationStructure, verify.ErrStructure},
-		{"old key enabled again", serviceEvent(b, b.Rotation.OldKey, evidence.EventEnable, scenario.Start.Add(30*time.Hour)), verify.CheckKeysLifecycle, verify.ErrKeyLifecycle},
+		{"old key promoted again", serviceEvent(b, b.Rotation.OldKey, evidence.EventPromote, scenario.Start.Add(30*time.Hour)), verify.CheckKeysLifecycle, verify.ErrKeyLifecycle},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			raw, l := relog(t, b)

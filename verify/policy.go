@@ -40,6 +40,11 @@ type Policy struct {
 	// those that always must (e.g. [log.completeness,
 	// checkpoint.consistency]): a SKIP of one of them fails the bundle.
 	Require []string `yaml:"require"`
+	// Authority maps a lifecycle event type to the roles whose holders may
+	// sign events of that type (see authority.go and docs/policy.md). A type
+	// not listed takes its default; a type listed with no roles may be
+	// signed by nobody.
+	Authority map[string][]string `yaml:"authority"`
 }
 
 // DeletionPolicy holds the rules of key deletion.
@@ -216,7 +221,7 @@ func (p *Policy) validate() error {
 			return fmt.Errorf("%w: keyClasses.%s.%w", ErrPolicy, name, err)
 		}
 	}
-	return nil
+	return p.validateAuthority()
 }
 
 func (c *KeyClassPolicy) validate() error {
@@ -241,6 +246,7 @@ func (c *KeyClassPolicy) validate() error {
 // changing its Policy after New does not change the Verifier.
 func (p *Policy) cloneRules() {
 	p.Require = slices.Clone(p.Require)
+	p.cloneAuthority()
 	if p.BreakGlass != nil {
 		b := *p.BreakGlass
 		b.Roles = slices.Clone(b.Roles)

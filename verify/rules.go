@@ -145,7 +145,8 @@ func (v *Verifier) keyClass(r evidence.Rotation) (*KeyClassPolicy, error) {
 
 // checkRotationWindow: the old key's service, from its promotion (or, with
 // none in the bundle, its creation) to this rotation's disable of it, lies
-// within the class's rotationWindow.
+// within the class's rotationWindow. Several promotions (or, without one,
+// several creations) before the disable fail.
 func (v *Verifier) checkRotationWindow(x *rules, res *Result) {
 	class, err := v.keyClass(x.r)
 	if err != nil {
@@ -160,15 +161,27 @@ func (v *Verifier) checkRotationWindow(x *rules, res *Result) {
 		res.fail(CheckRotationWindow, fmt.Errorf("%w: no single disable of %s in rotation %s (see rotation.structure)", ErrRotationWindow, x.r.OldKey.ID, x.r.ID))
 		return
 	}
+	// Several candidates for the start are ambiguous: one of them could be
+	// a later event put there to shorten the service; none is chosen.
 	var start *rec
 	for _, typ := range []string{evidence.EventPromote, evidence.EventCreate} {
-		for i, e := range x.events {
-			ev := e.pred.(*evidence.LifecycleEvent)
-			if ev.Event == typ && e.keys[0] == x.r.OldKey && e.at.Before(x.disableOld.at) && (start == nil || e.at.After(start.at)) {
-				start = &x.events[i]
+		var found []rec
+		for _, e := range x.events {
+			if e.pred.(*evidence.LifecycleEvent).Event == typ && e.keys[0] == x.r.OldKey && e.at.Before(x.disableOld.at) {
+				found = append(found, e)
 			}
 		}
-		if start != nil {
+		if len(found) > 1 {
+			list := make([]string, len(found))
+			for i, e := range found {
+				list[i] = e.where()
+			}
+			res.fail(CheckRotationWindow, fmt.Errorf("%w: %d %s events of %s before its disable (%s), want one: %s; the start of its service is ambiguous",
+				ErrRotationWindow, len(found), typ, x.r.OldKey.ID, x.disableOld.where(), strings.Join(list, "; ")))
+			return
+		}
+		if len(found) == 1 {
+			start = &found[0]
 			break
 		}
 	}
@@ -350,52 +363,6 @@ func (v *Verifier) checkRetention(x *rules, res *Result) {
 		}
 	}
 	f.report(res, CheckDeletionRetention, fmt.Sprintf("schedule-deletion events: %d, destroy events: %d, each after its retention", len(scheduled), len(destroyed)))
-}
-
-// checkBreakGlass: each break-glass event gives a reason and lists at least
-// the policy's quorum of distinct principals of the trust file holding a
-// break-glass role.
-func (v *Verifier) checkBreakGlass(x *rules, res *Result) {
-	var f failures
-	n := 0
-	for _, e := range x.events {
-		ev := e.pred.(*evidence.LifecycleEvent)
-		if ev.Event != evidence.EventBreakGlass || !e.rel.Carried() {
-			continue
-		}
-		n++
-		what := fmt.Sprintf("break-glass by %s on %s (%s)", ev.Actor.ID, e.keys[0].ID, e.where())
-		bg := v.policy.BreakGlass
-		if bg == nil {
-			f.add(fmt.Errorf("%w: %s: the policy allows no break-glass (no breakGlass section)", ErrBreakGlass, what))
-			continue
-		}
-		if strings.TrimSpace(ev.Reason) == "" {
-			f.add(fmt.Errorf("%w: %s gives no reason", ErrBreakGlass, what))
-		}
-		valid := map[string]bool{}
-		for _, id := range ev.Quorum {
-			h := v.trust.byID[id]
-			switch {
-			case h == nil || h.Kind != KindPrincipal:
-				f.add(fmt.Errorf("%w: %s: quorum member %q is not a principal of the trust file", ErrBreakGlass, what, id))
-			case !slices.ContainsFunc(h.Roles, func(r string) bool { return slices.Contains(bg.Roles, r) }):
-				f.add(fmt.Errorf("%w: %s: quorum member %s holds none of the break-glass roles %v", ErrBreakGlass, what, id, bg.Roles))
-			case valid[id]:
-				f.add(fmt.Errorf("%w: %s: quorum member %s is listed twice; one member counts once", ErrBreakGlass, what, id))
-			default:
-				valid[id] = true
-			}
-		}
-		if len(valid) < bg.Quorum {
-			f.add(fmt.Errorf("%w: %s has a quorum of %d, the policy requires %d", ErrBreakGlass, what, len(valid), bg.Quorum))
-		}
-	}
-	if n == 0 {
-		res.skip(CheckBreakGlassQuorum, "no break-glass events in the bundle")
-		return
-	}
-	f.report(res, CheckBreakGlassQuorum, fmt.Sprintf("break-glass events: %d, each with a reason and its quorum of %d", n, v.policy.BreakGlass.Quorum))
 }
 
 // checkSeparationOfDuties: in every key-policy snapshot in the bundle, no

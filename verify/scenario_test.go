@@ -162,8 +162,8 @@ func TestScenarioEachRule(t *testing.T) {
 		{"the collector's region is not declared", verify.CheckResidency, verify.ErrResidency, true, func(pr *scenario.PolicyRotation) {
 			pr.Trust = func(t *verify.TrustFile) { t.Residency.Collectors = nil }
 		}},
-		{"the old key is enabled again after its disable", verify.CheckKeysLifecycle, verify.ErrKeyLifecycle, false, func(pr *scenario.PolicyRotation) {
-			ev := &evidence.LifecycleEvent{At: at(30 * time.Hour), Event: evidence.EventEnable, Actor: evidence.Actor{ID: pr.Parties.Collector.ID}}
+		{"the old key is promoted again after its disable", verify.CheckKeysLifecycle, verify.ErrKeyLifecycle, false, func(pr *scenario.PolicyRotation) {
+			ev := &evidence.LifecycleEvent{At: at(30 * time.Hour), Event: evidence.EventPromote, Actor: evidence.Actor{ID: pr.Parties.Collector.ID}}
 			pr.Steps = append(pr.Steps, scenario.Step{By: pr.Parties.Collector, Key: pr.Rotation.OldKey, Event: ev})
 		}},
 		{"a policy snapshot of the old key after its destroy", verify.CheckKeysLifecycle, verify.ErrKeyLifecycle, false, func(pr *scenario.PolicyRotation) {

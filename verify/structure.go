@@ -84,14 +84,28 @@ func (v *Verifier) checkStructure(r evidence.Rotation, entries []verifiedEntry, 
 	if promote != nil && disable != nil && !disable.at.After(promote.at) {
 		fail("%s is not after %s", disable, promote)
 	}
-	if *v.policy.Rotation.RequireSmokeTest && promote != nil {
-		passed := false
+	if promote != nil {
+		// Only signers the authority allows sign smoke tests (authority.go),
+		// so a failed result is outvoted only by a later pass of theirs.
+		var passes []event
 		for _, e := range byType[evidence.EventSmokeTest] {
 			if e.key == r.NewKey && e.ev.SmokeTest.Passed && e.at.Before(promote.at) {
-				passed = true
+				passes = append(passes, e)
 			}
 		}
-		if !passed {
+		// A failed result counts whether or not it names the rotation (an
+		// event about the new key naming another one fails entries.binding).
+		for _, ve := range entries {
+			ev, ok := ve.pred.(*evidence.LifecycleEvent)
+			if !ok || ev.Event != evidence.EventSmokeTest || ev.SmokeTest.Passed || ve.keys[0] != r.NewKey {
+				continue
+			}
+			e := event{index: ve.index, ev: ev, key: ve.keys[0], at: ev.RecordTime()}
+			if e.at.Before(promote.at) && !slices.ContainsFunc(passes, func(p event) bool { return p.at.After(e.at) }) {
+				fail("%s: a failed smoke-test of %s with no later passing one before %s", e, r.NewKey.ID, promote)
+			}
+		}
+		if *v.policy.Rotation.RequireSmokeTest && len(passes) == 0 {
 			fail("no passing smoke-test of %s before %s", r.NewKey.ID, promote)
 		}
 	}
@@ -114,12 +128,24 @@ func (v *Verifier) checkStructure(r evidence.Rotation, entries []verifiedEntry, 
 	}
 
 	// Approvals: distinct principals holding an approver role, none the requester,
-	// each before promotion.
+	// each before promotion. An approval is bound to the request it answers
+	// (ATTACKS.md 36): it approves the rotation's new key (ID and digest), for
+	// the request's key class, after the request.
+	class := r.KeyClass
+	if request != nil {
+		class = request.ev.KeyClass
+	}
 	approvers := map[string]event{}
 	for _, e := range byType[evidence.EventApprove] {
 		id := e.ev.Actor.ID
 		h := v.trust.byID[id]
 		switch {
+		case e.key != r.NewKey:
+			fail("%s approves %s, not the new key %s; it does not count", e, e.key.ID, r.NewKey.ID)
+		case e.ev.KeyClass != class:
+			fail("%s approves key class %q, the request is for %q; it does not count", e, e.ev.KeyClass, class)
+		case request != nil && !e.at.After(request.at):
+			fail("%s is not after %s; it does not count", e, request)
 		case h == nil || h.Kind != KindPrincipal:
 			fail("%s: %s is not a principal of the trust file", e, id)
 		case !slices.Contains(v.policy.Rotation.ApproverRoles, e.ev.Actor.Role):

@@ -66,6 +66,11 @@ type TrustedCollector struct {
 	PublicKey string `json:"publicKey"`
 	// PredicateTypes are the predicate type URIs it may sign.
 	PredicateTypes []string `json:"predicateTypes"`
+	// Roles are the roles it holds (optional), e.g. rotation-system or
+	// provider-log: which lifecycle event types it may sign is the policy's
+	// authority section, by role (docs/policy.md). A collector without
+	// roles may sign no lifecycle event.
+	Roles []string `json:"roles,omitempty"`
 }
 
 // TrustedPrincipal is a person.
@@ -92,8 +97,10 @@ const (
 
 // Holder is who a trusted key belongs to.
 type Holder struct {
-	ID             string
-	Kind           string
+	ID   string
+	Kind string
+	// Roles are the roles the trust file gives the holder (principals and
+	// collectors): what lifecycle events it may sign (the policy's authority).
 	Roles          []string
 	PredicateTypes []string
 	Key            *evidence.PublicKey
@@ -253,7 +260,10 @@ func NewTrust(f *TrustFile) (*Trust, error) {
 				return nil, fmt.Errorf("%w: %s (%s): a collector may not sign residency claims; list the signer under residency.authorities", ErrTrust, field, c.ID)
 			}
 		}
-		if err := addHolder(field, &Holder{ID: c.ID, Kind: KindCollector, PredicateTypes: slices.Clone(c.PredicateTypes), Key: k}); err != nil {
+		if err := checkRoles(field, c.ID, c.Roles); err != nil {
+			return nil, err
+		}
+		if err := addHolder(field, &Holder{ID: c.ID, Kind: KindCollector, Roles: slices.Clone(c.Roles), PredicateTypes: slices.Clone(c.PredicateTypes), Key: k}); err != nil {
 			return nil, err
 		}
 	}
@@ -265,6 +275,9 @@ func NewTrust(f *TrustFile) (*Trust, error) {
 		}
 		if len(p.Roles) == 0 {
 			return nil, fmt.Errorf("%w: %s (%s): roles is empty", ErrTrust, field, p.ID)
+		}
+		if err := checkRoles(field, p.ID, p.Roles); err != nil {
+			return nil, err
 		}
 		if err := addHolder(field, &Holder{ID: p.ID, Kind: KindPrincipal, Roles: slices.Clone(p.Roles), Key: k}); err != nil {
 			return nil, err
@@ -290,6 +303,19 @@ func NewTrust(f *TrustFile) (*Trust, error) {
 		return nil, err
 	}
 	return t, nil
+}
+
+// checkRoles rejects a blank role name, or one listed twice.
+func checkRoles(field, id string, roles []string) error {
+	for i, r := range roles {
+		if r == "" || strings.TrimSpace(r) != r {
+			return fmt.Errorf("%w: %s (%s): roles[%d] %q is not a role name", ErrTrust, field, id, i, r)
+		}
+		if slices.Contains(roles[:i], r) {
+			return fmt.Errorf("%w: %s (%s): role %q is listed twice", ErrTrust, field, id, r)
+		}
+	}
+	return nil
 }
 
 // noteKeyMaterial is the public key of a verifier key string, without its

@@ -20,7 +20,8 @@
 //     in the checkpoint's tree.
 //   - entries.signature: each entry is a DSSE envelope of an in-toto Statement v1
 //     signed by a trusted collector allowed that predicate type, or by a principal
-//     acting for itself (lifecycle events only).
+//     acting for itself (lifecycle events only); a lifecycle event only by a
+//     signer holding a role the policy's authority allows for its type.
 //   - entries.binding: each entry names the rotation's old or new key (ID and key
 //     digest), its time is inside the rotation window, and a lifecycle event with
 //     a rotation ID names this rotation.
@@ -118,6 +119,9 @@ type verifiedEntry struct {
 	keys   []evidence.KeyRef
 	pred   evidence.Predicate
 	ok     bool
+	// leaf is the hex leaf hash of a break-glass declaration, which
+	// break-glass-confirm events name (break-glass.quorum); "" otherwise.
+	leaf string
 	// receiptErr is the result of verifying a signing receipt's signature
 	// (receipts.signature), done by the entry workers so that it runs in
 	// parallel with decoding.
@@ -490,11 +494,14 @@ func (h proofHasher) HashChildren(l, r []byte) []byte {
 func (v *Verifier) checkEntry(e *evidence.Entry, r evidence.Rotation) (ve verifiedEntry, sigErr, bindErr error) {
 	ve.index = e.Index
 	h, st, pred, err := v.trust.AuthenticateRecord(e.Envelope)
+	if err == nil {
+		err = v.authorize(h, pred) // the policy's authority (authority.go)
+	}
 	if err != nil {
 		return ve, fmt.Errorf("entry %d: %w", e.Index, err), nil
 	}
 	// Keep what the rules need, not the statement's bytes.
-	ve.signer, ve.keys, ve.pred = h, st.Keys(), pred
+	ve.signer, ve.keys, ve.pred, ve.leaf = h, st.Keys(), pred, declarationLeaf(pred, e.Envelope)
 	ve.rel = r.Relate(ve.keys, pred)
 	if err := bind(ve, r); err != nil {
 		return ve, nil, fmt.Errorf("entry %d: %w: %w", e.Index, ErrBinding, err)

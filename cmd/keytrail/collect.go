@@ -441,7 +441,8 @@ Only events about the keys given with --public-key (aws kms get-public-key
 output, which names the key's ARN and its public key) are imported; failed
 calls and other events are counted and skipped. Validate the files first with
 'aws cloudtrail validate-logs': this command does not check CloudTrail's
-digest files.`,
+digest files. The verifier accepts the lifecycle events only if the trust
+file gives the signing collector the provider-log role (docs/policy.md).`,
 		Example: `  keytrail collect cloudtrail --public-key get-public-key.json --signer keys/collector.pem -o ct/ 210987654321_CloudTrail_eusc-de-east-1_20260302T1000Z_hot1.json.gz
   keytrail collect cloudtrail --public-key k1.json --public-key k2.json --signer keys/collector.pem --ledger ./keytrail-log --log-key log.key logs/*.json.gz`,
 		Args: func(c *cobra.Command, args []string) error {

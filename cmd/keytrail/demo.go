@@ -143,12 +143,12 @@ func runDemo(ctx context.Context, dir string, hw demoHardware, stdout, stderr io
 	}
 	rot := pr.Rotation
 	step("recording rotation %s: %s -> %s", rot.ID, rot.OldKey.ID, rot.NewKey.ID)
-	for _, s := range pr.Steps {
-		env, err := s.Sign(ctx)
-		if err != nil {
-			return err
-		}
-		idx, err := l.Append(ctx, env)
+	envs, err := scenario.SignSteps(ctx, pr.Steps)
+	if err != nil {
+		return err
+	}
+	for i, s := range pr.Steps {
+		idx, err := l.Append(ctx, envs[i])
 		if err != nil {
 			return fmt.Errorf("append %s: %w", demoLabel(s), err)
 		}

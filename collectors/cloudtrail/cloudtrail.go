@@ -32,6 +32,15 @@
 //
 // This package does not validate CloudTrail's own log file integrity digests;
 // run `aws cloudtrail validate-logs` on the files first.
+//
+// # Verifying
+//
+// The verifier accepts a provider-sourced lifecycle event only from a
+// collector holding a role of the policy's authority.source, by default
+// provider-log: enrol the collector that signs these records with
+// "roles": ["provider-log"] in the trust file (docs/trust-file.md). The events
+// name no rotation (a provider's log knows none), so they never stand for a
+// rotation's own steps.
 package cloudtrail
 
 import (

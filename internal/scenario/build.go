@@ -49,11 +49,11 @@ func Build(ctx context.Context, seed string, mutate func([]Step) []Step) (*Built
 	if err != nil {
 		return nil, err
 	}
-	for i, s := range append([]Step{noise}, steps...) {
-		env, err := s.Sign(ctx)
-		if err != nil {
-			return nil, err
-		}
+	envs, err := SignSteps(ctx, append([]Step{noise}, steps...))
+	if err != nil {
+		return nil, err
+	}
+	for i, env := range envs {
 		if _, err := b.Log.Append(ctx, env); err != nil {
 			return nil, err
 		}

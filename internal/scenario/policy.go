@@ -155,15 +155,22 @@ func NewPolicyRotationAt(p *Parties, id string, start time.Time) (*PolicyRotatio
 	}
 	schedule := ev(24*time.Hour, evidence.EventScheduleDeletion, r.ID)
 	schedule.Retention = "720h"
+	// A break-glass declared by one officer, listing both, and confirmed by
+	// the other with a record of their own.
+	declarer, confirmer := p.Approvers[0], p.Approvers[1]
 	breakGlass := ev(13*time.Hour, evidence.EventBreakGlass, r.ID)
+	breakGlass.Actor = evidence.Actor{ID: declarer.ID, Role: declarer.Roles[0]}
 	breakGlass.Reason = "freeze withdrawals after a suspected signer compromise"
-	breakGlass.Quorum = []string{p.Approvers[0].ID, p.Approvers[1].ID}
+	breakGlass.Quorum = []string{declarer.ID, confirmer.ID}
+	confirm := ev(13*time.Hour+30*time.Minute, evidence.EventBreakGlassConfirm, r.ID)
+	confirm.Actor = evidence.Actor{ID: confirmer.ID, Role: confirmer.Roles[0]}
 	steps = append(steps,
 		Step{By: p.Collector, Key: r.NewKey, Record: hsm},
 		Step{By: p.Collector, Key: r.NewKey, Record: Snapshot(start.Add(2*time.Hour+20*time.Minute), newARN, false)},
 		Step{By: p.Collector, Key: r.NewKey, Record: smoke},
 		Step{By: p.Collector, Key: r.NewKey, Record: new1},
-		Step{By: p.Collector, Key: r.NewKey, Event: breakGlass},
+		Step{By: declarer, Key: r.NewKey, Event: breakGlass},
+		Step{By: confirmer, Key: r.NewKey, Event: confirm, Confirms: breakGlass},
 		Step{By: p.Collector, Key: r.OldKey, Event: schedule},
 		Step{By: p.Collector, Key: r.OldKey, Event: ev(31*day+time.Hour, evidence.EventDestroy, r.ID)},
 	)
@@ -271,11 +278,11 @@ func BuildPolicy(ctx context.Context, seed string, mutate func(*PolicyRotation))
 	}
 	slices.SortStableFunc(pr.Steps, func(a, b Step) int { return stepTime(a).Compare(stepTime(b)) })
 	b := &Built{Parties: p, Log: NewMemLog(p.Origin, p.LogSigner), Rotation: pr.Rotation}
-	for _, s := range pr.Steps {
-		env, err := s.Sign(ctx)
-		if err != nil {
-			return nil, err
-		}
+	envs, err := SignSteps(ctx, pr.Steps)
+	if err != nil {
+		return nil, err
+	}
+	for _, env := range envs {
 		if _, err := b.Log.Append(ctx, env); err != nil {
 			return nil, err
 		}

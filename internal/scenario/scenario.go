@@ -15,6 +15,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"time"
 
@@ -172,6 +173,10 @@ type Step struct {
 	Key    evidence.KeyRef
 	Event  *evidence.LifecycleEvent
 	Record evidence.Predicate
+	// Confirms is the break-glass declaration a break-glass-confirm step
+	// confirms: SignSteps sets Event.Declaration to the leaf hash of the
+	// declaration's envelope.
+	Confirms *evidence.LifecycleEvent
 }
 
 // Steps returns the lifecycle events of a compliant rotation r, one hour apart
@@ -197,13 +202,52 @@ func (p *Parties) Steps(r evidence.Rotation) []Step {
 		{By: p.Collector, Key: r.NewKey, Event: smoke},
 	}
 	for i, a := range p.Approvers {
-		steps = append(steps, Step{By: a, Key: r.NewKey, Event: ev(4+i, evidence.EventApprove, evidence.Actor{ID: a.ID, Role: a.Roles[0]})})
+		approve := ev(4+i, evidence.EventApprove, evidence.Actor{ID: a.ID, Role: a.Roles[0]})
+		approve.KeyClass = r.KeyClass
+		steps = append(steps, Step{By: a, Key: r.NewKey, Event: approve})
 	}
 	steps = append(steps,
 		Step{By: p.Collector, Key: r.NewKey, Event: ev(10, evidence.EventPromote, svc)},
 		Step{By: p.Collector, Key: r.OldKey, Event: ev(11, evidence.EventDisable, svc)},
 	)
 	return steps
+}
+
+// SignSteps signs steps as DSSE envelopes, in order. A step with Confirms
+// set is signed after the declaration it confirms, which must be among
+// steps, naming it by the leaf hash of the declaration's envelope.
+func SignSteps(ctx context.Context, steps []Step) ([][]byte, error) {
+	envs := make([][]byte, len(steps))
+	leaves := map[*evidence.LifecycleEvent]string{}
+	for i, s := range steps {
+		if s.Confirms != nil {
+			continue
+		}
+		env, err := s.Sign(ctx)
+		if err != nil {
+			return nil, err
+		}
+		envs[i] = env
+		if s.Record == nil {
+			leaves[s.Event] = hex.EncodeToString(evidence.LeafHash(env))
+		}
+	}
+	for i, s := range steps {
+		if s.Confirms == nil {
+			continue
+		}
+		leaf, ok := leaves[s.Confirms]
+		if !ok {
+			return nil, fmt.Errorf("scenario: step %d confirms a declaration that is not among the steps", i)
+		}
+		s.Event.Declaration = leaf
+		env, err := s.Sign(ctx)
+		if err != nil {
+			return nil, err
+		}
+		envs[i] = env
+	}
+	return envs, nil
 }
 
 // Sign signs a step as a DSSE envelope.
@@ -219,8 +263,8 @@ func (s Step) Sign(ctx context.Context) ([]byte, error) {
 	return evidence.SignStatement(ctx, st, s.By.Signer)
 }
 
-// TrustFile returns the trust file that accepts p's log, collector, people and
-// operator.
+// TrustFile returns the trust file that accepts p's log, collector (in role
+// rotation-system), people and operator.
 func (p *Parties) TrustFile() *verify.TrustFile {
 	t := &verify.TrustFile{
 		Version: 1,
@@ -228,6 +272,7 @@ func (p *Parties) TrustFile() *verify.TrustFile {
 		Collectors: []verify.TrustedCollector{{
 			ID: p.Collector.ID, PublicKey: evidence.MarshalPublicKeyPEM(p.Collector.Key.Public()),
 			PredicateTypes: []string{evidence.PredicateLifecycleEvent, evidence.PredicateSigningReceipt, evidence.PredicateKeyPolicySnapshot},
+			Roles:          []string{verify.RoleRotationSystem},
 		}},
 		BundleSigners: []verify.TrustedSigner{{ID: p.Operator.ID, PublicKey: evidence.MarshalPublicKeyPEM(p.Operator.Key.Public())}},
 	}
