@@ -43,7 +43,7 @@ func Run(t *testing.T, start StartFunc) {
 	for _, e := range Expectations {
 		t.Run(e.Name, func(t *testing.T) {
 			l := NewLog(t, "keytrail.test/log")
-			e.Run(t, start(t, l), l)
+			e.Run(t, start(t, l.VKey), l)
 		})
 	}
 }

@@ -100,5 +100,8 @@ func (l *Log) Proof(t testing.TB, size1, size2 uint64) [][]byte {
 
 // ProofFunc serves the log's consistency proofs, as a ledger does.
 func (l *Log) ProofFunc(ctx context.Context, size1, size2 uint64) ([][]byte, error) {
+	if size1 == 0 || size1 > size2 || size2 > l.tree.Size() {
+		return nil, fmt.Errorf("no consistency proof from size %d to %d in a tree of size %d", size1, size2, l.tree.Size())
+	}
 	return l.tree.ConsistencyProof(size1, size2)
 }

@@ -73,8 +73,9 @@ func (w *Target) Post(t testing.TB, req witness.Request) (status int, contentTyp
 	return resp.StatusCode, resp.Header.Get("Content-Type"), body
 }
 
-// StartFunc starts a witness of the given logs with fresh state.
-type StartFunc func(t testing.TB, logs ...*Log) *Target
+// StartFunc starts a witness, with fresh state, of the logs whose signed-note
+// verifier keys are given (each log's origin is its key's name).
+type StartFunc func(t testing.TB, logVKeys ...string) *Target
 
 // Targets are the witnesses every expectation runs against.
 var Targets = []struct {
@@ -112,7 +113,7 @@ func newWitnessKey(t testing.TB, name string) (ed25519.PrivateKey, string, strin
 
 // StartKeytrail starts keytrail's witness (witness.Server) in process on
 // 127.0.0.1, its state in a temporary directory.
-func StartKeytrail(t testing.TB, logs ...*Log) *Target {
+func StartKeytrail(t testing.TB, logVKeys ...string) *Target {
 	t.Helper()
 	_, skey, cvkey, v := newWitnessKey(t, "keytrail.test/witness")
 	signer, err := fnote.NewSignerForCosignatureV1(skey)
@@ -120,8 +121,12 @@ func StartKeytrail(t testing.TB, logs ...*Log) *Target {
 		t.Fatal(err)
 	}
 	var vs []note.Verifier
-	for _, l := range logs {
-		vs = append(vs, l.Verifier)
+	for _, k := range logVKeys {
+		lv, err := note.NewVerifier(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vs = append(vs, lv)
 	}
 	dir := t.TempDir()
 	var mu sync.Mutex
@@ -184,7 +189,7 @@ func RequireLitewitness(t testing.TB) {
 // StartLitewitness starts torchwood's litewitness on 127.0.0.1 with its own
 // SQLite state in a temporary directory, the logs registered with witnessctl,
 // and its key served by an SSH agent in this process.
-func StartLitewitness(t testing.TB, logs ...*Log) *Target {
+func StartLitewitness(t testing.TB, logVKeys ...string) *Target {
 	t.Helper()
 	RequireLitewitness(t)
 	const name = "litewitness.test/witness"
@@ -220,9 +225,13 @@ func StartLitewitness(t testing.TB, logs ...*Log) *Target {
 	t.Cleanup(func() { ln.Close() })
 
 	db := filepath.Join(t.TempDir(), "litewitness.db")
-	for _, l := range logs {
-		runTool(t, "witnessctl", "add-log", "-db", db, "-origin", l.Origin)
-		runTool(t, "witnessctl", "add-key", "-db", db, "-origin", l.Origin, "-key", l.VKey)
+	for _, k := range logVKeys {
+		lv, err := note.NewVerifier(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runTool(t, "witnessctl", "add-log", "-db", db, "-origin", lv.Name())
+		runTool(t, "witnessctl", "add-key", "-db", db, "-origin", lv.Name(), "-key", k)
 	}
 	addr := freeAddr(t)
 	keyHash := sha256.Sum256(priv.Public().(ed25519.PublicKey))
@@ -307,4 +316,25 @@ func waitHTTP(u string, exited <-chan struct{}, d time.Duration) error {
 		}
 	}
 	return fmt.Errorf("no answer from %s within %v", u, d)
+}
+
+// Policy is the witness policy "quorum of ws".
+func Policy(t testing.TB, quorum int, ws ...*Target) fwitness.Group {
+	t.Helper()
+	g := fwitness.Group{N: quorum}
+	for _, w := range ws {
+		g.Components = append(g.Components, w.Witness(t))
+	}
+	return g
+}
+
+// NewCosigner returns a client that asks ws to cosign, quorum of them
+// required.
+func NewCosigner(t testing.TB, quorum int, ws ...*Target) *witness.Cosigner {
+	t.Helper()
+	c, err := witness.NewCosigner(witness.Config{Policy: Policy(t, quorum, ws...), Timeout: 10 * time.Second, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
