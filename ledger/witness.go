@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/keytrail/keytrail/internal/checkpoint"
 )
 
 // ErrNotWitnessed: no checkpoint of the log has met its witness policy yet.
@@ -41,17 +39,13 @@ type Witnessed interface {
 }
 
 // AcceptedCheckpoint returns the latest checkpoint of l that accept accepts,
-// e.g. one that meets an auditor's witness quorum. It tries l's latest
-// checkpoint, then (if l is Witnessed) the latest one l's witnesses cosigned;
-// then, if c is not nil, it asks c's witnesses to cosign l's latest
-// checkpoint itself. Until one is accepted it tries again every poll, until
-// ctx ends; the error then says why the last candidates were refused.
-func AcceptedCheckpoint(ctx context.Context, l Log, c Cosigner, accept func(signed []byte) error, poll time.Duration) ([]byte, error) {
+// e.g. one that meets an auditor's witness quorum: l's latest checkpoint or,
+// if l is Witnessed, the latest one l's witnesses cosigned. Until one is
+// accepted it looks again every poll, until ctx ends; the error then says
+// why the last candidates were refused.
+func AcceptedCheckpoint(ctx context.Context, l Log, accept func(signed []byte) error, poll time.Duration) ([]byte, error) {
 	if poll <= 0 {
 		poll = 100 * time.Millisecond
-	}
-	proof := func(ctx context.Context, size1, size2 uint64) ([][]byte, error) {
-		return l.ConsistencyProof(ctx, size1, size2)
 	}
 	for {
 		var errs []error
@@ -73,21 +67,6 @@ func AcceptedCheckpoint(ctx context.Context, l Log, c Cosigner, accept func(sign
 				return cp, nil
 			}
 			errs = append(errs, fmt.Errorf("witnessed checkpoint: %w", err))
-		}
-		if c != nil {
-			// Submit the log's own signature only: cosignatures the
-			// checkpoint already carries are the witnesses' business.
-			bare, err := checkpoint.FirstSignature(latest)
-			if err == nil {
-				var cosigned []byte
-				if cosigned, err = c.Cosign(ctx, bare, proof); err == nil {
-					err = accept(cosigned)
-				}
-				if err == nil {
-					return cosigned, nil
-				}
-			}
-			errs = append(errs, fmt.Errorf("asking the witnesses: %w", err))
 		}
 		select {
 		case <-ctx.Done():

@@ -83,7 +83,7 @@ func testWitnessCosigns(t *testing.T, open Opener, start witnesstest.StartFunc) 
 		}
 		return err
 	}
-	raw, err := ledger.AcceptedCheckpoint(c, l, nil, accept, 20*time.Millisecond)
+	raw, err := ledger.AcceptedCheckpoint(c, l, accept, 20*time.Millisecond)
 	if err != nil {
 		t.Fatalf("no cosigned checkpoint of size 5: %v", err)
 	}
