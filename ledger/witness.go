@@ -53,11 +53,11 @@ func AcceptedCheckpoint(ctx context.Context, l Log, accept func(signed []byte) e
 		if err != nil {
 			return nil, err
 		}
-		if err := accept(latest); err == nil {
+		err = accept(latest)
+		if err == nil {
 			return latest, nil
-		} else {
-			errs = append(errs, fmt.Errorf("latest checkpoint: %w", err))
 		}
+		errs = append(errs, fmt.Errorf("latest checkpoint: %w", err))
 		if w, ok := l.(Witnessed); ok {
 			cp, err := w.WitnessedCheckpoint(ctx)
 			if err == nil {
