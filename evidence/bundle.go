@@ -194,6 +194,10 @@ type BuildOptions struct {
 	// Since, if set, is an earlier signed checkpoint of the same log; the bundle
 	// then carries a consistency proof from it.
 	Since []byte
+	// Checkpoint, if set, is the signed checkpoint of src the bundle proves
+	// its entries against (one that meets the auditors' witness quorum, say,
+	// which may be older than src's latest); by default src's latest.
+	Checkpoint []byte
 }
 
 // BuildBundle collects, with inclusion proofs against src's latest
@@ -215,9 +219,12 @@ func BuildBundle(ctx context.Context, src LogSource, r Rotation, opts BuildOptio
 	if opts.LogVerifier == nil {
 		return nil, errors.New("evidence: BuildOptions.LogVerifier is required")
 	}
-	cpRaw, err := src.Checkpoint(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("read checkpoint: %w", err)
+	cpRaw := opts.Checkpoint
+	if cpRaw == nil {
+		var err error
+		if cpRaw, err = src.Checkpoint(ctx); err != nil {
+			return nil, fmt.Errorf("read checkpoint: %w", err)
+		}
 	}
 	cp, _, err := checkpoint.Open(cpRaw, opts.Origin, opts.LogVerifier)
 	if err != nil {

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"time"
 
-	"encoding/base64"
 	"github.com/spf13/cobra"
 	"github.com/transparency-dev/merkle/rfc6962"
 
@@ -12,6 +14,8 @@ import (
 	"github.com/keytrail/keytrail/evidence"
 	"github.com/keytrail/keytrail/internal/checkpoint"
 	"github.com/keytrail/keytrail/internal/strictjson"
+	"github.com/keytrail/keytrail/ledger"
+	"github.com/keytrail/keytrail/verify"
 )
 
 func leafHashB64(e []byte) string {
@@ -29,20 +33,32 @@ func bundleCommand() *cobra.Command {
 
 func bundleBuildCommand() *cobra.Command {
 	var lf ledgerFlags
-	var rotationPath, signerPath, vkeyPath, sincePath, out string
+	var timeout time.Duration
+	var rotationPath, signerPath, vkeyPath, sincePath, trustPath, out string
 	c := &cobra.Command{
-		Use:   "build --rotation FILE --signer KEY --log-vkey FILE -o OUT [--ledger DIR] [--since CHECKPOINT]",
+		Use:   "build --rotation FILE --signer KEY --log-vkey FILE -o OUT [--ledger DIR] [--since CHECKPOINT] [--trust FILE]",
 		Short: "Build and sign the evidence bundle of a key rotation",
 		Long: `Build the evidence bundle of a key rotation: every logged record that names the
 rotation's old or new key with a time inside its window, each with its inclusion
 proof against the ledger's latest checkpoint, optionally a consistency proof from
 an earlier checkpoint (--since), signed by the operator's key (--signer).
 
+With --trust, the bundle carries a checkpoint that meets the trust file's
+witness quorum for the log (what checkpoint.signature checks) and covers the
+whole tree of the ledger's latest checkpoint: the latest checkpoint once the
+witnesses cosigned it, or the latest the ledger's witnesses cosigned if that
+is as large. The ledger's writer has its checkpoints cosigned when it runs
+with --witness-policy (keytrail serve, log append; 'keytrail log witness'
+asks the witnesses once). bundle build waits up to --witness-timeout for one,
+then fails (exit 1) saying why each candidate fell short (docs/witness.md).
+
 The rotation file is JSON (docs/bundle-format.md):
   {"id": "...", "keyClass": "hot-signing",
    "oldKey": {"id": "...", "spkiSha256": "..."}, "newKey": {...},
    "window": {"start": "2026-03-02T09:00:00Z", "end": "2026-03-09T09:00:00Z"}}`,
 		Example: `  keytrail bundle build --ledger ./keytrail-log --log-vkey log.key.pub \
+      --rotation rot-1.json --signer operator.pem -o bundles/rot-1.json
+  keytrail bundle build --ledger ./keytrail-log --log-vkey log.key.pub --trust trust.json \
       --rotation rot-1.json --signer operator.pem -o bundles/rot-1.json`,
 		Args: cli.ExactArgs(0, "none"),
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -74,11 +90,30 @@ The rotation file is JSON (docs/bundle-format.md):
 					return err
 				}
 			}
+			var trust *verify.Trust
+			if trustPath != "" {
+				tb, err := cli.ReadFile(trustPath, verify.MaxTrustBytes, "trust file")
+				if err != nil {
+					return err
+				}
+				if trust, err = verify.ParseTrust(tb); err != nil {
+					return cli.Input(trustPath, err, "")
+				}
+			}
 			l, err := lf.open(c.Context(), false)
 			if err != nil {
 				return err
 			}
 			defer l.Close(c.Context())
+			if trust != nil {
+				if timeout <= 0 {
+					return cli.Usage("--witness-timeout must be positive")
+				}
+				if opts.Checkpoint, err = quorumCheckpoint(c.Context(), l, trust, timeout); err != nil {
+					return &cli.Error{Code: cli.ExitFailed, Err: fmt.Errorf("%s: %w", lf.ledger, err),
+						Hint: "run the ledger's writer with --witness-policy (keytrail serve, log append), or have the witnesses cosign the latest checkpoint with 'keytrail log witness' (docs/witness.md)"}
+				}
+			}
 			b, err := evidence.BuildBundle(c.Context(), l, r, opts)
 			if err != nil {
 				return fmt.Errorf("build bundle: %w", err)
@@ -103,6 +138,33 @@ The rotation file is JSON (docs/bundle-format.md):
 	f.StringVar(&signerPath, "signer", "", "operator's private key (PKCS #8 PEM) that signs the bundle (required)")
 	f.StringVar(&vkeyPath, "log-vkey", "", "the log's signed-note verifier key file (required)")
 	f.StringVar(&sincePath, "since", "", "an earlier checkpoint to prove consistency from")
+	f.StringVar(&trustPath, "trust", "", "the auditors' trust file: the bundle's checkpoint must meet its witness quorum")
+	f.DurationVar(&timeout, "witness-timeout", 30*time.Second, "with --trust, how long to wait for a checkpoint the witnesses cosigned")
 	f.StringVarP(&out, "output", "o", "", "where to write the bundle (required)")
 	return c
+}
+
+// quorumCheckpoint returns a checkpoint of l that meets trust's witness
+// quorum for its log and covers at least the tree l's latest checkpoint
+// covers now (an older witnessed one would leave out records logged since),
+// waiting up to timeout for the ledger's witnesses.
+func quorumCheckpoint(ctx context.Context, l ledger.Log, trust *verify.Trust, timeout time.Duration) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	now, err := latestSize(ctx, l)
+	if err != nil {
+		return nil, err
+	}
+	accept := func(raw []byte) error {
+		cp, err := trust.OpenCheckpoint(raw)
+		if err == nil && cp.Size < now {
+			err = fmt.Errorf("%s is older than the latest checkpoint (size %d)", cp, now)
+		}
+		return err
+	}
+	raw, err := ledger.AcceptedCheckpoint(ctx, l, accept, 100*time.Millisecond)
+	if err != nil {
+		return nil, fmt.Errorf("no checkpoint of size %d or more meets the trust file's witness quorum within %v: %w", now, timeout, err)
+	}
+	return raw, nil
 }

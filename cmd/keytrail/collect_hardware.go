@@ -86,7 +86,7 @@ func (f *recordFlags) emit(c *cobra.Command, recs []record) error {
 		for i := range envs {
 			fmt.Fprintf(c.OutOrStdout(), "%d\t%s\t%s\n", idx[i], recs[i].what, recs[i].key.ID)
 		}
-		return l.Close(c.Context())
+		return closeLedger(c.Context(), l)
 	}
 	var out []byte
 	for _, env := range envs {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 	fnote "github.com/transparency-dev/formats/note"
+	fwitness "github.com/transparency-dev/formats/witness"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/keytrail/keytrail/cmd/internal/cli"
@@ -22,6 +24,7 @@ import (
 	"github.com/keytrail/keytrail/internal/strictjson"
 	"github.com/keytrail/keytrail/ledger/posix"
 	"github.com/keytrail/keytrail/verify"
+	"github.com/keytrail/keytrail/witness"
 )
 
 func demoCommand() *cobra.Command {
@@ -124,10 +127,18 @@ func runDemo(ctx context.Context, dir string, hw demoHardware, stdout, stderr io
 		}
 	}
 
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	wit, err := startDemoWitness(ctx, p, dir, logger)
+	if err != nil {
+		return err
+	}
+	defer wit.stop()
+	step("running a witness of keytrail's own on %s (state in %s); the trust file requires its cosignature", wit.url, wit.state)
+
 	logDir := filepath.Join(dir, "log")
-	step("creating the embedded ledger in %s (origin %s)", logDir, p.Origin)
+	step("creating the embedded ledger in %s (origin %s), its checkpoints witnessed", logDir, p.Origin)
 	l, err := posix.Open(ctx, posix.Config{Dir: logDir, Signer: p.LogSigner, KeyIDs: evidence.SubjectKeyIDs,
-		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+		Logger: logger, Witnesses: wit.cosigner})
 	if err != nil {
 		return err
 	}
@@ -159,13 +170,33 @@ func runDemo(ctx context.Context, dir string, hw demoHardware, stdout, stderr io
 		return err
 	}
 
+	tf := p.PolicyTrust()
+	if nk.trust != nil {
+		tf.Collectors[0].PredicateTypes = append(tf.Collectors[0].PredicateTypes, evidence.PredicateTPMAttestation)
+		tf.Hardware = nk.trust
+	}
+	tf.Logs[0].Witnesses = []verify.TrustedWitness{{Key: wit.vkey}}
+	tf.Logs[0].WitnessQuorum = 1
+	trustJSON, err := strictjson.MarshalIndent(tf)
+	if err != nil {
+		return err
+	}
+	trust, err := verify.ParseTrust(trustJSON)
+	if err != nil {
+		return err
+	}
+
 	bundlePath := filepath.Join(dir, "bundles", rot.ID+".json")
-	step("building and signing %s", bundlePath)
+	step("building and signing %s on the latest checkpoint %s cosigned", bundlePath, wit.name)
 	v, err := notesVerifier(p.LogVerifier)
 	if err != nil {
 		return err
 	}
-	b, err := evidence.BuildBundle(ctx, l, rot, evidence.BuildOptions{Origin: p.Origin, LogVerifier: v})
+	cosigned, err := quorumCheckpoint(ctx, l, trust, 30*time.Second)
+	if err != nil {
+		return err
+	}
+	b, err := evidence.BuildBundle(ctx, l, rot, evidence.BuildOptions{Origin: p.Origin, LogVerifier: v, Checkpoint: cosigned})
 	if err != nil {
 		return err
 	}
@@ -174,20 +205,6 @@ func runDemo(ctx context.Context, dir string, hw demoHardware, stdout, stderr io
 		return err
 	}
 	rotJSON, err := strictjson.MarshalIndent(rot)
-	if err != nil {
-		return err
-	}
-	witnessVKey, cosigned, err := demoWitness(ctx, l, dir)
-	if err != nil {
-		return err
-	}
-	tf := p.PolicyTrust()
-	if nk.trust != nil {
-		tf.Collectors[0].PredicateTypes = append(tf.Collectors[0].PredicateTypes, evidence.PredicateTPMAttestation)
-		tf.Hardware = nk.trust
-	}
-	tf.Logs[0].Witnesses = []verify.TrustedWitness{{Key: witnessVKey}}
-	trustJSON, err := strictjson.MarshalIndent(tf)
 	if err != nil {
 		return err
 	}
@@ -204,10 +221,6 @@ func runDemo(ctx context.Context, dir string, hw demoHardware, stdout, stderr io
 	}
 
 	step("verifying the bundle offline, rebuilding it from %s", logDir)
-	trust, err := verify.ParseTrust(trustJSON)
-	if err != nil {
-		return err
-	}
 	policy, err := verify.ParsePolicy([]byte(pr.PolicyYAML))
 	if err != nil {
 		return err
@@ -325,32 +338,77 @@ func demoResidency(ctx context.Context, l interface {
 	return nil
 }
 
-// demoWitness makes a witness key (DIR/keys/witness.key) and cosigns the
-// ledger's latest checkpoint with it (C2SP tlog-cosignature/v1, which carries
-// the time the witness saw it): the freshness gate's source of a checkpoint's
-// age. It returns the witness's verifier key and the cosigned checkpoint.
-func demoWitness(ctx context.Context, l interface {
-	Checkpoint(context.Context) ([]byte, error)
-}, dir string) (string, []byte, error) {
-	skey, vkey, err := note.GenerateKey(rand.Reader, "keytrail.demo/witness")
+// demoWitness is the demo's witness: keytrail's own (witness.Server) on
+// 127.0.0.1, its key in DIR/keys/witness.key, its state in DIR/witness, and
+// the client the ledger asks it with.
+type demoWitness struct {
+	name, vkey, url, state string
+	cosigner               *witness.Cosigner
+	stop                   func()
+}
+
+// startDemoWitness makes the witness's key and starts it.
+func startDemoWitness(ctx context.Context, p *scenario.Parties, dir string, logger *slog.Logger) (*demoWitness, error) {
+	const name = "keytrail.demo/witness"
+	skey, vkey, err := note.GenerateKey(rand.Reader, name)
 	if err != nil {
-		return "", nil, err
-	}
-	if err := writeFileAtomic(filepath.Join(dir, "keys", "witness.key"), []byte(skey+"\n"), 0o600); err != nil {
-		return "", nil, err
-	}
-	w, err := fnote.NewSignerForCosignatureV1(skey)
-	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
 	cvkey, err := fnote.VKeyToCosignatureV1(vkey)
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
-	raw, err := l.Checkpoint(ctx)
+	keyPath := filepath.Join(dir, "keys", "witness.key")
+	if err := writeFileAtomic(keyPath, []byte(skey+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(keyPath+".pub", []byte(cvkey+"\n"), 0o644); err != nil {
+		return nil, err
+	}
+	signer, err := fnote.NewSignerForCosignatureV1(skey)
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
-	cosigned, err := cosign(raw, w)
-	return cvkey, cosigned, err
+	lv, err := note.NewVerifier(p.LogVerifier)
+	if err != nil {
+		return nil, err
+	}
+	w := &demoWitness{name: name, vkey: cvkey, state: filepath.Join(dir, "witness")}
+	srv, err := witness.NewServer(witness.ServerConfig{Signer: signer, Logs: []note.Verifier{lv}, StateDir: w.state, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	addrc := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- serveWitness(sctx, srv, "127.0.0.1:0", "", io.Discard, addrc)
+	}()
+	select {
+	case w.url = <-addrc:
+	case err := <-done:
+		cancel()
+		srv.Close()
+		return nil, err
+	}
+	w.stop = func() {
+		cancel()
+		<-done
+		srv.Close()
+	}
+	u, err := url.Parse(w.url)
+	if err != nil {
+		w.stop()
+		return nil, err
+	}
+	fw, err := fwitness.New(cvkey, u)
+	if err != nil {
+		w.stop()
+		return nil, err
+	}
+	if w.cosigner, err = witness.NewCosigner(witness.Config{Policy: fwitness.NewGroup(1, fw), Logger: logger}); err != nil {
+		w.stop()
+		return nil, err
+	}
+	return w, nil
 }

@@ -25,14 +25,16 @@ import (
 
 // ledgerFlags are the flags of every command that opens a ledger.
 type ledgerFlags struct {
-	ledger string
-	logKey string
+	ledger  string
+	logKey  string
+	witness witnessFlags // a writer's witnesses
 }
 
 func (f *ledgerFlags) register(c *cobra.Command, withKey bool) {
 	c.Flags().StringVar(&f.ledger, "ledger", "keytrail-log", "the ledger: a tlog-tiles directory (the embedded default) or trillian://HOST:PORT/TREE_ID[?state=DIR&tls=1|ca=FILE]")
 	if withKey {
 		c.Flags().StringVar(&f.logKey, "log-key", "", "the log's signed-note private key file (required to append)")
+		f.witness.register(c)
 	}
 }
 
@@ -62,6 +64,13 @@ func (f *ledgerFlags) open(ctx context.Context, write bool) (ledger.Log, error) 
 			return nil, err
 		}
 		opts.Signer = s
+		c, err := f.witness.cosigner(opts.Logger)
+		if err != nil {
+			return nil, err
+		}
+		if c != nil {
+			opts.Witnesses = c
+		}
 	}
 	l, err := ledgeropen.OpenSpec(ctx, spec, opts)
 	if errors.Is(err, ledgeropen.ErrNoLedger) {
@@ -81,7 +90,7 @@ func logCommand() *cobra.Command {
 envelopes with C2SP signed-note checkpoints. The embedded ledger is a tlog-tiles
 directory (Tessera's POSIX storage) that any tlog-tiles client can read.`,
 	}
-	c.AddCommand(logInitCommand(), logAppendCommand(), logCheckpointCommand(), logInclusionCommand(), logConsistencyCommand(), logExportCommand(), logProveCommand())
+	c.AddCommand(logInitCommand(), logAppendCommand(), logCheckpointCommand(), logInclusionCommand(), logConsistencyCommand(), logExportCommand(), logProveCommand(), logWitnessCommand())
 	return c
 }
 
@@ -236,7 +245,7 @@ published checkpoint. Every file is checked before anything is appended.`,
 			for i := range entries {
 				fmt.Fprintf(c.OutOrStdout(), "%d\t%s\n", idx[i], args[i])
 			}
-			return l.Close(c.Context())
+			return closeLedger(c.Context(), l)
 		},
 	}
 	lf.register(c, true)

@@ -65,7 +65,7 @@ func (o *recordOut) emit(ctx context.Context, w io.Writer, envs [][]byte, names 
 	for i := range envs {
 		fmt.Fprintf(w, "%d\t%s\n", idx[i], names[i])
 	}
-	return l.Close(ctx)
+	return closeLedger(ctx, l)
 }
 
 // subjectFlags name the key a record is about.

@@ -60,6 +60,8 @@ type Config struct {
 	Signer   note.Signer // nil: open read-only
 	Verifier note.Verifier
 	KeyIDs   ledger.KeyIDsFunc
+	// Witnesses, if set, cosign the writer's checkpoints (RunWitnessing).
+	Witnesses ledger.Cosigner
 }
 
 // Opener opens one log: for appending if c.Signer is set, read-only

@@ -29,6 +29,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/mod/sumdb/note"
 
@@ -168,6 +169,11 @@ type Options struct {
 	KeyIDs ledger.KeyIDsFunc
 	// Logger receives the backend's logs. Default: slog.Default().
 	Logger *slog.Logger
+	// Witnesses, if set, cosign a writer's checkpoints (ledger.Witnessed).
+	Witnesses ledger.Cosigner
+	// WitnessInterval is the shortest time between two witnessing rounds.
+	// Default: the backend's (1s).
+	WitnessInterval time.Duration
 }
 
 // Open opens the ledger spec names (see Parse).
@@ -188,7 +194,8 @@ func OpenSpec(ctx context.Context, s Spec, opts Options) (ledger.Log, error) {
 				return nil, fmt.Errorf("%s: %w", s.Dir, ErrNoLedger)
 			}
 		}
-		return posix.Open(ctx, posix.Config{Dir: s.Dir, Signer: opts.Signer, Verifier: opts.Verifier, KeyIDs: opts.KeyIDs, Logger: opts.Logger})
+		return posix.Open(ctx, posix.Config{Dir: s.Dir, Signer: opts.Signer, Verifier: opts.Verifier, KeyIDs: opts.KeyIDs, Logger: opts.Logger,
+			Witnesses: opts.Witnesses, WitnessInterval: opts.WitnessInterval})
 	case Trillian:
 		return openTrillian(ctx, s, opts)
 	default:

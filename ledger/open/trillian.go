@@ -29,6 +29,9 @@ func openTrillian(ctx context.Context, s Spec, opts Options) (ledger.Log, error)
 		Verifier:    opts.Verifier,
 		KeyIDs:      opts.KeyIDs,
 		Logger:      opts.Logger,
+
+		Witnesses:       opts.Witnesses,
+		WitnessInterval: opts.WitnessInterval,
 	})
 }
 

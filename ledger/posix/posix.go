@@ -7,6 +7,7 @@
 // Config.Dir holds, side by side:
 //
 //	checkpoint          the latest published checkpoint, a C2SP signed note (https://c2sp.org/tlog-checkpoint)
+//	checkpoint.witnessed  the latest checkpoint the log's witnesses cosigned (see Witnessing)
 //	tile/...            hash tiles and entry bundles (tile/entries/...), as tlog-tiles specifies
 //	.state/...          Tessera's private state and lock files
 //	.keytrail/keyindex  keytrail's key index, a cache derived from the log alone
@@ -137,6 +138,26 @@
 // Entries that were already duplicated in a log written before this rule keep
 // their copies; Append returns the first.
 //
+// # Witnessing
+//
+// With Config.Witnesses, the writer has its checkpoints cosigned by witnesses
+// (https://c2sp.org/tlog-witness), in the background: an Append is still
+// acknowledged once its checkpoint is durable, not once it is witnessed. Each
+// publication tells a witnessing loop (a non-blocking send, all the append
+// path does); the loop submits the latest checkpoint, as the log signed it,
+// to the witnesses with a consistency proof built from the tiles, at most once
+// per Config.WitnessInterval, and retries a failed round with a growing delay.
+// When the cosignatures meet the policy, the cosigned checkpoint is written
+// over checkpoint if it is still the latest (same size and root: the file
+// keeps its body and gains signature lines, so readers see no change of
+// tree), then to checkpoint.witnessed, each synced. Under load the checkpoint
+// file moves on between rounds and mostly carries only the log's signature;
+// checkpoint.witnessed always holds the latest one that met the policy
+// (WitnessedCheckpoint). When appends stop, the next round cosigns the last
+// checkpoint, and Close witnesses it before it returns, so a log at rest has
+// a cosigned checkpoint. A witness's refusal (a fork it detected, say) is
+// logged at ERROR and returned by Close.
+//
 // # Trust
 //
 // With Config.Verifier set, every checkpoint read from Dir is verified before its
@@ -158,6 +179,7 @@ import (
 	"time"
 
 	"github.com/keytrail/keytrail/ledger"
+	"github.com/keytrail/keytrail/ledger/internal/backend"
 	"github.com/transparency-dev/tessera"
 	"github.com/transparency-dev/tessera/api/layout"
 	"github.com/transparency-dev/tessera/client"
@@ -181,6 +203,9 @@ const (
 	// DefaultRetryInterval is how soon a failed checkpoint publication is
 	// retried while Appends wait for it.
 	DefaultRetryInterval = 10 * time.Millisecond
+	// DefaultWitnessInterval is the shortest time between two witnessing
+	// rounds under load.
+	DefaultWitnessInterval = backend.DefaultWitnessInterval
 )
 
 // MaxEntrySize is the largest entry tlog-tiles allows (its length is a uint16).
@@ -239,6 +264,14 @@ type Config struct {
 	// could not be written, say) is retried while some Append waits for it.
 	// Default: DefaultRetryInterval (10ms).
 	RetryInterval time.Duration
+
+	// Witnesses, if set, cosign the writer's checkpoints (a *witness.Cosigner):
+	// see the package doc, "Witnessing". Ignored by a reader.
+	Witnesses ledger.Cosigner
+
+	// WitnessInterval is the shortest time between two witnessing rounds
+	// under load. Default: DefaultWitnessInterval (1s).
+	WitnessInterval time.Duration
 }
 
 // Log is a ledger.Log on a tlog-tiles directory. It is safe for concurrent use.
@@ -260,7 +293,8 @@ type Log struct {
 	slots     *semaphore.Weighted // room among the entries queued in Tessera (MaxOutstanding)
 	release   func()
 	dedup     *dedup
-	lock      *os.File // the writer lock (see lockWriter)
+	lock      *os.File            // the writer lock (see lockWriter)
+	witnesses *backend.Witnessing // nil without Config.Witnesses
 
 	mu       sync.RWMutex // guards closed and inflight.Add
 	closed   bool
@@ -421,6 +455,9 @@ func (l *Log) openWriter(ctx context.Context) (err error) {
 	l.publisher = pub
 	l.gate = newGate(l.cfg.BatchMaxAge)
 	l.awaiter = newAwaiter(pub.publish, cp.Size, l.cfg.RetryInterval, l.logger)
+	if l.cfg.Witnesses != nil {
+		l.startWitnessing()
+	}
 	l.logger.InfoContext(ctx, "opened ledger for appending", slog.String("origin", l.cfg.Signer.Name()))
 	return nil
 }
@@ -662,6 +699,12 @@ func (l *Log) Close(ctx context.Context) error {
 		} else {
 			l.awaiter.advance(size)
 		}
+	}
+	if l.witnesses != nil {
+		if err := l.witnesses.Flush(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("posix: close %s: %w", l.dir, err))
+		}
+		l.witnesses.Stop()
 	}
 	if l.shutdown != nil {
 		if err := l.shutdown(ctx); err != nil {

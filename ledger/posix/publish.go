@@ -54,10 +54,11 @@ type publisher struct {
 	files      files
 	cps        *checkpoints
 
-	mu   sync.Mutex // serialises publications
-	have bool       // a checkpoint is published
-	size uint64     // the size of the published checkpoint
-	root []byte     // and its root
+	mu        sync.Mutex // serialises publications
+	have      bool       // a checkpoint is published
+	size      uint64     // the size of the published checkpoint
+	root      []byte     // and its root
+	published func()     // if set, told of each new checkpoint (witnessing); must not block
 }
 
 // publish publishes a checkpoint of the whole integrated tree, unless the
@@ -110,6 +111,9 @@ func (p *publisher) publish(ctx context.Context) (uint64, error) {
 	}
 	if cp.Size != size {
 		return p.size, fmt.Errorf("checkpoint %s: %w: wrote tree size %d, parsed %d", p.cps.path, ErrCorrupt, size, cp.Size)
+	}
+	if p.published != nil {
+		p.published()
 	}
 	return size, nil
 }

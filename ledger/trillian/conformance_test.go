@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/keytrail/keytrail/internal/trilliantest"
 	"github.com/keytrail/keytrail/ledger"
@@ -46,4 +47,25 @@ func TestConformance(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestWitnessing runs the suite's witnessing cases on Trillian (PostgreSQL).
+func TestWitnessing(t *testing.T) {
+	env := trilliantest.Start(t, trilliantest.PostgreSQL, trilliantest.Options{})
+	ledgertest.RunWitnessing(t, func(t *testing.T) ledgertest.Opener {
+		tree, state := env.CreateTree(t), t.TempDir()
+		return func(t *testing.T, c ledgertest.Config) ledger.Log {
+			t.Helper()
+			l, err := trillian.Open(t.Context(), trillian.Config{
+				Addr: env.Addr, TreeID: tree, StateDir: state,
+				Signer: c.Signer, Verifier: c.Verifier, KeyIDs: c.KeyIDs, Logger: quietLogger(),
+				Witnesses: c.Witnesses, WitnessInterval: 10 * time.Millisecond,
+			})
+			if err != nil {
+				t.Fatalf("trillian.Open: %v", err)
+			}
+			t.Cleanup(func() { l.Close(context.Background()) })
+			return l
+		}
+	})
 }

@@ -43,6 +43,7 @@
 // Config.StateDir holds:
 //
 //	state        the last signed checkpoint and its compact range (see stateMagic)
+//	witnessed    the latest checkpoint the witnesses cosigned (see Witnessing)
 //	writer.lock  held by the one writer (a second one waits in Open)
 //
 // Without the state file a writer starts from an empty tree, so it reads every
@@ -50,6 +51,18 @@
 // on durable storage and back it up with the signing key. A reader (no
 // signer) serves the checkpoint in the state file, rereading it on each call,
 // so it must share the writer's state directory.
+//
+// # Witnessing
+//
+// With Config.Witnesses, the writer has each checkpoint it signs cosigned by
+// witnesses (https://c2sp.org/tlog-witness) in the background, as the
+// embedded ledger does (ledger/posix, "Witnessing"): Appends do not wait for
+// witnesses; a loop submits the latest checkpoint at most once per
+// Config.WitnessInterval, with Trillian's consistency proof; when the
+// cosignatures meet the policy, the state file's checkpoint gains them if it
+// is still the latest, and the file witnessed in the state directory keeps
+// the latest cosigned checkpoint (WitnessedCheckpoint). Close witnesses the
+// last checkpoint before it returns.
 //
 // # Key index
 //
@@ -142,6 +155,13 @@ type Config struct {
 	// FetchBatch is the most leaves read with one GetLeavesByRange. Default:
 	// DefaultFetchBatch (1000).
 	FetchBatch int
+
+	// Witnesses, if set, cosign the writer's checkpoints (a *witness.Cosigner):
+	// see the package doc, "Witnessing". Ignored by a reader.
+	Witnesses ledger.Cosigner
+	// WitnessInterval is the shortest time between two witnessing rounds
+	// under load. Default: 1s.
+	WitnessInterval time.Duration
 }
 
 // Log is a ledger.Log on a Trillian tree. It is safe for concurrent use.
@@ -153,14 +173,15 @@ type Log struct {
 	what   string // "trillian ADDR tree ID", for messages
 
 	// Writer state.
-	lock     *os.File
-	kick     chan struct{}
-	done     chan struct{}
-	stopped  sync.WaitGroup
-	pendMu   sync.Mutex
-	pending  map[[32]byte]*pend
-	waiting  int
-	followMu sync.Mutex // serialises follow
+	lock      *os.File
+	kick      chan struct{}
+	done      chan struct{}
+	stopped   sync.WaitGroup
+	pendMu    sync.Mutex
+	pending   map[[32]byte]*pend
+	waiting   int
+	followMu  sync.Mutex          // serialises follow and publishCosigned
+	witnesses *backend.Witnessing // nil without Config.Witnesses
 
 	mu     sync.RWMutex
 	cp     *signed // the latest checkpoint signed (writer) or read (reader)
@@ -265,6 +286,9 @@ func Open(ctx context.Context, cfg Config) (_ *Log, err error) {
 	}
 	l.kick = make(chan struct{}, 1)
 	l.done = make(chan struct{})
+	if cfg.Witnesses != nil {
+		l.startWitnessing()
+	}
 	l.stopped.Add(1)
 	go l.followLoop()
 	l.logger.InfoContext(ctx, "opened ledger for appending", slog.String("origin", cfg.Signer.Name()), slog.Uint64("size", l.cp.size))
@@ -676,6 +700,9 @@ func (l *Log) sign(ctx context.Context, rng *compact.Range, seen []sighting) err
 	l.cp = &signed{raw: raw, size: rng.End(), root: root, rng: rng}
 	l.mu.Unlock()
 	l.logger.DebugContext(ctx, "signed checkpoint", slog.Uint64("size", rng.End()))
+	if l.witnesses != nil {
+		l.witnesses.Notify()
+	}
 	l.pendMu.Lock()
 	for _, s := range seen {
 		if p, ok := l.pending[s.hash]; ok {
@@ -868,13 +895,20 @@ func (l *Log) Close(ctx context.Context) error {
 		close(l.done)
 		l.stopped.Wait()
 	}
+	var errs []error
+	if l.witnesses != nil {
+		if err := l.witnesses.Flush(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("trillian: close %s: %w", l.what, err))
+		}
+		l.witnesses.Stop()
+	}
 	if l.lock != nil {
 		l.lock.Close()
 	}
 	if l.conn != nil {
-		return l.conn.Close()
+		errs = append(errs, l.conn.Close())
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // CreateTree creates and initialises a new Trillian LOG tree through the admin
