@@ -133,10 +133,18 @@ func (v *Verifier) scanLog(m *evidence.Manifest, cp checkpoint.Checkpoint, since
 func relationNeedles(r evidence.Rotation) [][]byte {
 	var out [][]byte
 	for _, s := range []string{r.OldKey.ID, r.NewKey.ID, r.OldKey.SPKISHA256, r.NewKey.SPKISHA256, r.ID, evidence.PredicateResidencyClaim} {
-		out = append(out, []byte(`"`+s+`"`))
+		n := []byte(`"` + s + `"`)
+		// A needle's prefix is found wherever the needle is (so the test
+		// stays sound), and bytes.Index is several times faster for
+		// needles it can search with vector instructions (at most 63 bytes
+		// on amd64) than for longer ones, such as a quoted digest.
+		out = append(out, n[:min(len(n), maxNeedle)])
 	}
 	return out
 }
+
+// maxNeedle bounds the needles' length (see relationNeedles).
+const maxNeedle = 63
 
 // mayRelate reports whether a statement payload may relate to the rotation.
 // It is false only when the parser provably agrees: a statement relates to
