@@ -2,11 +2,14 @@ package verify
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/base64"
 	"fmt"
 	"io/fs"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/keytrail/keytrail/evidence"
 	"github.com/keytrail/keytrail/internal/checkpoint"
@@ -91,40 +94,105 @@ func (v *Verifier) scanLog(m *evidence.Manifest, cp checkpoint.Checkpoint, since
 	rot := m.Rotation
 	needles := relationNeedles(rot)
 	s := &logScan{cp: logCP}
+	// The reader hashes and checks the entries in order on this goroutine;
+	// workers on the other cores parse them, in batches. What they found
+	// counts only if the whole copy verified (err == nil below).
+	type item struct {
+		i    uint64
+		data []byte
+	}
+	const batchSize = 256
+	batches := make(chan []item, runtime.GOMAXPROCS(0))
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		panicked any
+	)
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			defer func() {
+				if p := recover(); p != nil {
+					mu.Lock()
+					panicked = p
+					mu.Unlock()
+					for range batches { // let the reader finish
+					}
+				}
+			}()
+			var found []verifiedEntry
+			var conflicts []string
+			for batch := range batches {
+				for _, it := range batch {
+					ve, ok := v.scanEntry(it.i, it.data, rot, needles)
+					if !ok {
+						continue
+					}
+					if ve.rel.Conflict != "" {
+						conflicts = append(conflicts, fmt.Sprintf("entry %d: %s", it.i, ve.rel.Conflict))
+					}
+					found = append(found, ve)
+				}
+			}
+			mu.Lock()
+			s.records = append(s.records, found...)
+			s.conflicts = append(s.conflicts, conflicts...)
+			mu.Unlock()
+		})
+	}
+	var batch []item
 	err = r.VerifyEntries(logCP.Size, logCP.Root, func(i uint64, data []byte) error {
-		env, err := evidence.ParseEnvelope(data, evidence.MaxRecordBytes)
-		if err != nil || env.PayloadType != evidence.PayloadType || !mayRelate(env.Payload, needles) {
-			return nil
+		// The entry's bytes are copied, as the reader reuses them.
+		batch = append(batch, item{i, bytes.Clone(data)})
+		if len(batch) == batchSize {
+			batches <- batch
+			batch = nil
 		}
-		st, pred, err := evidence.ParseStatement(env.Payload)
-		if err != nil {
-			return nil
-		}
-		_, isClaim := pred.(*evidence.ResidencyClaim)
-		if !isClaim && !rot.Relate(st.Keys(), pred).About() {
-			return nil
-		}
-		// Only now is the signature checked, by the code that checks bundle
-		// entries; the entry's bytes are copied, as the reader reuses them.
-		e := evidence.Entry{Index: i, Envelope: bytes.Clone(data)}
-		ve, sigErr, _ := v.checkEntry(&e, rot)
-		if sigErr != nil || ve.keys == nil {
-			return nil
-		}
-		if ve.rel.Conflict != "" {
-			s.conflicts = append(s.conflicts, fmt.Sprintf("entry %d: %s", i, ve.rel.Conflict))
-		}
-		if ve.rel.Carried() {
-			ve.receiptErr = verifyReceipt(&ve, nil)
-			snapshotDuties(&ve)
-		}
-		s.records = append(s.records, ve)
 		return nil
 	})
+	if len(batch) > 0 {
+		batches <- batch
+	}
+	close(batches)
+	wg.Wait()
+	if panicked != nil {
+		panic(panicked)
+	}
+	slices.SortFunc(s.records, func(a, b verifiedEntry) int { return cmp.Compare(a.index, b.index) })
+	slices.Sort(s.conflicts)
 	if err != nil {
 		return nil, fmt.Errorf("%w: the log copy does not match its checkpoint: %w", ErrIncomplete, err)
 	}
 	return s, nil
+}
+
+// scanEntry judges one entry of the log copy: it is kept (ok) if it
+// relates to the rotation, or is a residency claim, and a trusted signer
+// allowed its kind signed it.
+func (v *Verifier) scanEntry(i uint64, data []byte, rot evidence.Rotation, needles [][]byte) (verifiedEntry, bool) {
+	env, err := evidence.ParseEnvelope(data, evidence.MaxRecordBytes)
+	if err != nil || env.PayloadType != evidence.PayloadType || !mayRelate(env.Payload, needles) {
+		return verifiedEntry{}, false
+	}
+	st, pred, err := evidence.ParseStatement(env.Payload)
+	if err != nil {
+		return verifiedEntry{}, false
+	}
+	_, isClaim := pred.(*evidence.ResidencyClaim)
+	if !isClaim && !rot.Relate(st.Keys(), pred).About() {
+		return verifiedEntry{}, false
+	}
+	// Only now is the signature checked, by the code that checks bundle
+	// entries.
+	e := evidence.Entry{Index: i, Envelope: data}
+	ve, sigErr, _ := v.checkEntry(&e, rot)
+	if sigErr != nil || ve.keys == nil {
+		return verifiedEntry{}, false
+	}
+	if ve.rel.Carried() {
+		ve.receiptErr = verifyReceipt(&ve, nil)
+		snapshotDuties(&ve)
+	}
+	return ve, true
 }
 
 // relationNeedles are the JSON strings, quotes included, of which a statement
