@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -51,12 +52,35 @@ type TrustedLog struct {
 	// WitnessQuorum is how many distinct witnesses must cosign every
 	// checkpoint of this log. 0 (the default) requires none.
 	WitnessQuorum int `json:"witnessQuorum,omitzero"`
+	// WitnessGroups are further quorums, every one of which a checkpoint
+	// must meet (the shape of C2SP/Tessera witness policies: a threshold of
+	// a group of witnesses), e.g. "2 of the EU witnesses and 1 of the
+	// regulator's".
+	WitnessGroups []WitnessGroup `json:"witnessGroups,omitempty"`
 }
 
 // TrustedWitness is a checkpoint witness.
 type TrustedWitness struct {
 	// Key is the witness's cosignature/v1 verifier key ("name+hash+base64").
 	Key string `json:"key"`
+	// Jurisdiction is where the witness operates, e.g. "EU" (optional):
+	// a WitnessGroup may take its members by jurisdiction, and results
+	// name it.
+	Jurisdiction string `json:"jurisdiction,omitempty"`
+}
+
+// WitnessGroup is a threshold of a group of a log's witnesses.
+type WitnessGroup struct {
+	// Name names the group in results and errors, e.g. "eu".
+	Name string `json:"name"`
+	// Threshold is how many distinct members must cosign (1 to the
+	// number of members).
+	Threshold int `json:"threshold"`
+	// Members are witnesses of the log by the name in their verifier key.
+	Members []string `json:"members,omitempty"`
+	// Jurisdiction makes every witness of the log with that jurisdiction
+	// a member (with or besides Members).
+	Jurisdiction string `json:"jurisdiction,omitempty"`
 }
 
 // TrustedCollector is a record-signing system.
@@ -120,12 +144,59 @@ type logKey struct {
 	v         note.Verifier
 	witnesses []note.Verifier
 	quorum    int
+	// jurisdiction of each witness, by its name; groups to meet.
+	jurisdiction map[string]string
+	groups       []witnessGroup
 }
 
-// open verifies a checkpoint of this log, with its witness quorum.
+type witnessGroup struct {
+	name      string
+	threshold int
+	members   map[string]bool
+}
+
+// open verifies a checkpoint of this log, with its witness quorum and
+// groups.
 func (l logKey) open(signed []byte) (checkpoint.Checkpoint, error) {
-	c, _, err := checkpoint.OpenWitnessed(signed, l.origin, l.v, l.witnesses, l.quorum)
+	c, _, err := l.openCosigned(signed)
 	return c, err
+}
+
+// openCosigned is open, also returning the trusted witnesses that cosigned
+// the checkpoint, by name, with their jurisdictions ("w1 (EU)").
+func (l logKey) openCosigned(signed []byte) (checkpoint.Checkpoint, []string, error) {
+	c, n, err := checkpoint.OpenWitnessed(signed, l.origin, l.v, l.witnesses, l.quorum)
+	if err != nil {
+		return c, nil, err
+	}
+	cosigned := map[string]bool{}
+	for _, s := range n.Sigs {
+		for _, w := range l.witnesses {
+			if s.Name == w.Name() && s.Hash == w.KeyHash() {
+				cosigned[w.Name()] = true
+			}
+		}
+	}
+	for _, g := range l.groups {
+		var got []string
+		for name := range g.members {
+			if cosigned[name] {
+				got = append(got, name)
+			}
+		}
+		if len(got) < g.threshold {
+			slices.Sort(got)
+			return checkpoint.Checkpoint{}, nil, fmt.Errorf("%w: witness group %s: %d of the %d required members cosigned %s (%v)", checkpoint.ErrWitnessQuorum, g.name, len(got), g.threshold, c, got)
+		}
+	}
+	var names []string
+	for _, name := range slices.Sorted(maps.Keys(cosigned)) {
+		if j := l.jurisdiction[name]; j != "" {
+			name += " (" + j + ")"
+		}
+		names = append(names, name)
+	}
+	return c, names, nil
 }
 
 // Trust is a validated trust file.
@@ -215,6 +286,9 @@ func NewTrust(f *TrustFile) (*Trust, error) {
 		}
 		if l.WitnessQuorum < 0 || l.WitnessQuorum > len(l.Witnesses) {
 			return nil, fmt.Errorf("%w: logs[%d].witnessQuorum %d, want 0 to %d (the witnesses listed)", ErrTrust, i, l.WitnessQuorum, len(l.Witnesses))
+		}
+		if err := lk.addGroups(l, fmt.Sprintf("logs[%d]", i)); err != nil {
+			return nil, err
 		}
 		t.logs = append(t.logs, lk)
 	}
@@ -314,6 +388,51 @@ func checkRoles(field, id string, roles []string) error {
 		if slices.Contains(roles[:i], r) {
 			return fmt.Errorf("%w: %s (%s): role %q is listed twice", ErrTrust, field, id, r)
 		}
+	}
+	return nil
+}
+
+// addGroups validates a log's witness jurisdictions and groups. A group
+// names its members by witness name, so names must then be unique.
+func (lk *logKey) addGroups(l TrustedLog, field string) error {
+	lk.jurisdiction = map[string]string{}
+	names := map[string]bool{}
+	for j, w := range l.Witnesses {
+		name := lk.witnesses[j].Name()
+		if names[name] && len(l.WitnessGroups) > 0 {
+			return fmt.Errorf("%w: %s.witnesses[%d]: name %s is listed twice; witness groups name their members", ErrTrust, field, j, name)
+		}
+		names[name] = true
+		if w.Jurisdiction != strings.TrimSpace(w.Jurisdiction) {
+			return fmt.Errorf("%w: %s.witnesses[%d].jurisdiction %q is not a jurisdiction name", ErrTrust, field, j, w.Jurisdiction)
+		}
+		lk.jurisdiction[name] = w.Jurisdiction
+	}
+	seen := map[string]bool{}
+	for k, g := range l.WitnessGroups {
+		gf := fmt.Sprintf("%s.witnessGroups[%d]", field, k)
+		if g.Name == "" || seen[g.Name] {
+			return fmt.Errorf("%w: %s: name %q is empty or listed twice", ErrTrust, gf, g.Name)
+		}
+		seen[g.Name] = true
+		wg := witnessGroup{name: g.Name, threshold: g.Threshold, members: map[string]bool{}}
+		for _, m := range g.Members {
+			if !names[m] {
+				return fmt.Errorf("%w: %s (%s): member %q is not a witness of the log", ErrTrust, gf, g.Name, m)
+			}
+			wg.members[m] = true
+		}
+		if g.Jurisdiction != "" {
+			for name, j := range lk.jurisdiction {
+				if j == g.Jurisdiction {
+					wg.members[name] = true
+				}
+			}
+		}
+		if g.Threshold < 1 || g.Threshold > len(wg.members) {
+			return fmt.Errorf("%w: %s (%s): threshold %d, want 1 to %d (its members)", ErrTrust, gf, g.Name, g.Threshold, len(wg.members))
+		}
+		lk.groups = append(lk.groups, wg)
 	}
 	return nil
 }

@@ -45,6 +45,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/transparency-dev/merkle/proof"
@@ -212,6 +213,8 @@ type run struct {
 	once     sync.Once
 	// keys are the receipt keys parsed so far (receipts.signature).
 	keys receiptKeys
+	// cosigners are the trusted witnesses that cosigned the checkpoint.
+	cosigners []string
 }
 
 type job struct {
@@ -253,12 +256,12 @@ func (v *Verifier) verify(in io.Reader, opts Options, res *Result) error {
 		Manifest: func(m *evidence.Manifest) error {
 			r.m = m
 			res.Rotation = m.Rotation.ID
-			cp, log, err := v.openCheckpoint([]byte(m.Checkpoint))
+			cp, log, cosigners, err := v.openCheckpoint([]byte(m.Checkpoint))
 			if err != nil {
 				res.fail(CheckCheckpointSignature, err)
 				return errStop
 			}
-			r.cp, r.log = cp, log
+			r.cp, r.log, r.cosigners = cp, log, cosigners
 			r.start()
 			return nil
 		},
@@ -289,7 +292,11 @@ func (v *Verifier) verify(in io.Reader, opts Options, res *Result) error {
 	}
 	m := r.m
 	res.pass(CheckBundleFormat, fmt.Sprintf("rotation %s, %d entries", m.Rotation.ID, len(m.Entries)))
-	res.pass(CheckCheckpointSignature, "signed by log "+r.log.origin+" at size "+fmt.Sprint(r.cp.Size))
+	cpReason := "signed by log " + r.log.origin + " at size " + fmt.Sprint(r.cp.Size)
+	if len(r.cosigners) > 0 {
+		cpReason += "; cosigned by " + strings.Join(r.cosigners, ", ")
+	}
+	res.pass(CheckCheckpointSignature, cpReason)
 	entries := r.report(res)
 	v.checkConsistency(m, r.cp, r.log, opts, res)
 	if entries == nil {
@@ -441,17 +448,18 @@ func (r *run) report(res *Result) []verifiedEntry {
 	return r.out
 }
 
-// openCheckpoint verifies a checkpoint under whichever trusted log signed it.
-func (v *Verifier) openCheckpoint(signed []byte) (checkpoint.Checkpoint, logKey, error) {
+// openCheckpoint verifies a checkpoint under whichever trusted log signed
+// it, and returns the trusted witnesses that cosigned it.
+func (v *Verifier) openCheckpoint(signed []byte) (checkpoint.Checkpoint, logKey, []string, error) {
 	var errs []error
 	for _, l := range v.trust.logs {
-		cp, err := l.open(signed)
+		cp, cosigners, err := l.openCosigned(signed)
 		if err == nil {
-			return cp, l, nil
+			return cp, l, cosigners, nil
 		}
 		errs = append(errs, fmt.Errorf("log %s: %w", l.origin, err))
 	}
-	return checkpoint.Checkpoint{}, logKey{}, errors.Join(errs...)
+	return checkpoint.Checkpoint{}, logKey{}, nil, errors.Join(errs...)
 }
 
 // checkInclusion checks entry i against the manifest's leaf hash, then its

@@ -139,3 +139,85 @@ func TestWitnessKeyListedTwice(t *testing.T) {
 		t.Error("quorum larger than the witnesses listed accepted")
 	}
 }
+
+// Witness groups with jurisdictions (issue 13): "2 of the EU witnesses and 1
+// of the regulator's". Every group must meet its threshold, and the result
+// names who cosigned.
+func TestWitnessGroups(t *testing.T) {
+	ctx := context.Background()
+	eu1, eu2, eu3 := newWitness(t, "eu.example/w1"), newWitness(t, "eu.example/w2"), newWitness(t, "eu.example/w3")
+	reg := newWitness(t, "regulator.example/w")
+	verifyWith := func(t *testing.T, signers []note.Signer, groups []verify.WitnessGroup) (*verify.Result, error) {
+		b := build(t, nil)
+		b.Log.Witnesses = signers
+		cp, err := b.Log.Checkpoint(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Bundle.Checkpoint = string(cp)
+		raw, err := b.Resign(ctx, b.Bundle)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tf := b.TrustFile()
+		for _, w := range []witness{eu1, eu2, eu3} {
+			tf.Logs[0].Witnesses = append(tf.Logs[0].Witnesses, verify.TrustedWitness{Key: w.vkey, Jurisdiction: "EU"})
+		}
+		tf.Logs[0].Witnesses = append(tf.Logs[0].Witnesses, verify.TrustedWitness{Key: reg.vkey, Jurisdiction: "EU-regulator"})
+		tf.Logs[0].WitnessGroups = groups
+		tj, _ := strictjson.Marshal(tf)
+		trust, err := verify.ParseTrust(tj)
+		if err != nil {
+			return nil, err
+		}
+		v, _ := verify.New(trust, b.Policy)
+		res, err := v.VerifyBundle(raw, verify.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res, nil
+	}
+	policy := []verify.WitnessGroup{{Name: "eu", Threshold: 2, Jurisdiction: "EU"}, {Name: "regulator", Threshold: 1, Members: []string{"regulator.example/w"}}}
+	for _, tc := range []struct {
+		name    string
+		signers []note.Signer
+		want    string // in the reason: the cosigners, or the group not met
+		ok      bool
+	}{
+		{"two EU and the regulator", []note.Signer{eu1.signer, eu3.signer, reg.signer}, "cosigned by eu.example/w1 (EU), eu.example/w3 (EU), regulator.example/w (EU-regulator)", true},
+		{"one EU and the regulator", []note.Signer{eu1.signer, reg.signer}, "witness group eu: 1 of the 2 required", false},
+		{"three EU, no regulator", []note.Signer{eu1.signer, eu2.signer, eu3.signer}, "witness group regulator: 0 of the 1 required", false},
+		{"one EU witness twice and the regulator", []note.Signer{eu1.signer, eu1.signer, reg.signer}, "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := verifyWith(t, tc.signers, policy)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := res.Check(verify.CheckCheckpointSignature)
+			if (c.Status == verify.Pass) != tc.ok || res.Verified != tc.ok || !strings.Contains(c.Reason, tc.want) {
+				t.Fatalf("%s %s (verified %v), want ok=%v and %q", c.Status, c.Reason, res.Verified, tc.ok, tc.want)
+			}
+			if !tc.ok && !errors.Is(c.Err(), checkpoint.ErrWitnessQuorum) && !errors.Is(c.Err(), checkpoint.ErrSignature) {
+				t.Errorf("error %v", c.Err())
+			}
+		})
+	}
+	for _, tc := range []struct {
+		name   string
+		groups []verify.WitnessGroup
+		want   string
+	}{
+		{"unknown member", []verify.WitnessGroup{{Name: "x", Threshold: 1, Members: []string{"nobody.example/w"}}}, "is not a witness of the log"},
+		{"threshold above the members", []verify.WitnessGroup{{Name: "eu", Threshold: 4, Jurisdiction: "EU"}}, "threshold 4, want 1 to 3"},
+		{"threshold zero", []verify.WitnessGroup{{Name: "eu", Threshold: 0, Jurisdiction: "EU"}}, "threshold 0"},
+		{"a jurisdiction with no witness", []verify.WitnessGroup{{Name: "us", Threshold: 1, Jurisdiction: "US"}}, "want 1 to 0"},
+		{"two groups of one name", []verify.WitnessGroup{{Name: "eu", Threshold: 1, Jurisdiction: "EU"}, {Name: "eu", Threshold: 1, Jurisdiction: "EU"}}, "listed twice"},
+	} {
+		t.Run("trust file: "+tc.name, func(t *testing.T) {
+			if _, err := verifyWith(t, nil, tc.groups); err == nil || !errors.Is(err, verify.ErrTrust) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("ParseTrust: %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
