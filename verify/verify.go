@@ -320,7 +320,7 @@ func (v *Verifier) verify(in io.Reader, opts Options, res *Result) error {
 		}
 		scan, scanErr = v.scanLog(m, r.cp, since, r.log, opts.Log)
 	}
-	all := gather(m.Rotation, entries, scan)
+	all := gather(entries, scan)
 	rules := &Result{}
 	v.runRules(m.Rotation, all, r.log, rules)
 	res.Hardware = rules.Hardware
@@ -338,7 +338,7 @@ func (v *Verifier) verify(in io.Reader, opts Options, res *Result) error {
 			// Would the bundle alone have told the same? Any check the
 			// records it lacks change is a failure of the bundle.
 			alone := &Result{}
-			v.runRules(m.Rotation, gather(m.Rotation, entries, nil), r.log, alone)
+			v.runRules(m.Rotation, gather(entries, nil), r.log, alone)
 			var changed []string
 			for _, c := range rules.Checks {
 				if a := alone.Check(c.Name); a == nil || a.Status != c.Status {
@@ -355,7 +355,7 @@ func (v *Verifier) verify(in io.Reader, opts Options, res *Result) error {
 // with a log scan, every record of the log copy that relates to the rotation
 // (or is a residency claim) and that the bundle does not carry, in index
 // order.
-func gather(r evidence.Rotation, entries []verifiedEntry, scan *logScan) []verifiedEntry {
+func gather(entries []verifiedEntry, scan *logScan) []verifiedEntry {
 	if scan == nil {
 		return entries
 	}
