@@ -43,6 +43,18 @@ func newWitness(t *testing.T, name string) witness {
 // trust file requiring quorum of trusted.
 func witnessed(t *testing.T, signers []note.Signer, trusted []witness, quorum int) (*scenario.Built, *verify.Result, error) {
 	t.Helper()
+	return cosigned(t, signers, func(tf *verify.TrustFile) {
+		for _, w := range trusted {
+			tf.Logs[0].Witnesses = append(tf.Logs[0].Witnesses, verify.TrustedWitness{Key: w.vkey})
+		}
+		tf.Logs[0].WitnessQuorum = quorum
+	})
+}
+
+// cosigned builds a rotation whose checkpoint is cosigned by signers and
+// verifies it under the trust file as edit changes it.
+func cosigned(t *testing.T, signers []note.Signer, edit func(*verify.TrustFile)) (*scenario.Built, *verify.Result, error) {
+	t.Helper()
 	ctx := context.Background()
 	b := build(t, nil)
 	b.Log.Witnesses = signers
@@ -56,10 +68,7 @@ func witnessed(t *testing.T, signers []note.Signer, trusted []witness, quorum in
 		t.Fatal(err)
 	}
 	tf := b.TrustFile()
-	for _, w := range trusted {
-		tf.Logs[0].Witnesses = append(tf.Logs[0].Witnesses, verify.TrustedWitness{Key: w.vkey})
-	}
-	tf.Logs[0].WitnessQuorum = quorum
+	edit(tf)
 	tj, _ := strictjson.Marshal(tf)
 	trust, err := verify.ParseTrust(tj)
 	if err != nil {
@@ -144,38 +153,17 @@ func TestWitnessKeyListedTwice(t *testing.T) {
 // of the regulator's". Every group must meet its threshold, and the result
 // names who cosigned.
 func TestWitnessGroups(t *testing.T) {
-	ctx := context.Background()
 	eu1, eu2, eu3 := newWitness(t, "eu.example/w1"), newWitness(t, "eu.example/w2"), newWitness(t, "eu.example/w3")
 	reg := newWitness(t, "regulator.example/w")
 	verifyWith := func(t *testing.T, signers []note.Signer, groups []verify.WitnessGroup) (*verify.Result, error) {
-		b := build(t, nil)
-		b.Log.Witnesses = signers
-		cp, err := b.Log.Checkpoint(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b.Bundle.Checkpoint = string(cp)
-		raw, err := b.Resign(ctx, b.Bundle)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tf := b.TrustFile()
-		for _, w := range []witness{eu1, eu2, eu3} {
-			tf.Logs[0].Witnesses = append(tf.Logs[0].Witnesses, verify.TrustedWitness{Key: w.vkey, Jurisdiction: "EU"})
-		}
-		tf.Logs[0].Witnesses = append(tf.Logs[0].Witnesses, verify.TrustedWitness{Key: reg.vkey, Jurisdiction: "EU-regulator"})
-		tf.Logs[0].WitnessGroups = groups
-		tj, _ := strictjson.Marshal(tf)
-		trust, err := verify.ParseTrust(tj)
-		if err != nil {
-			return nil, err
-		}
-		v, _ := verify.New(trust, b.Policy)
-		res, err := v.VerifyBundle(raw, verify.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return res, nil
+		_, res, err := cosigned(t, signers, func(tf *verify.TrustFile) {
+			for _, w := range []witness{eu1, eu2, eu3} {
+				tf.Logs[0].Witnesses = append(tf.Logs[0].Witnesses, verify.TrustedWitness{Key: w.vkey, Jurisdiction: "EU"})
+			}
+			tf.Logs[0].Witnesses = append(tf.Logs[0].Witnesses, verify.TrustedWitness{Key: reg.vkey, Jurisdiction: "EU-regulator"})
+			tf.Logs[0].WitnessGroups = groups
+		})
+		return res, err
 	}
 	policy := []verify.WitnessGroup{{Name: "eu", Threshold: 2, Jurisdiction: "EU"}, {Name: "regulator", Threshold: 1, Members: []string{"regulator.example/w"}}}
 	for _, tc := range []struct {

@@ -13,6 +13,7 @@ import (
 	"github.com/keytrail/keytrail/cmd/internal/cli"
 	"github.com/keytrail/keytrail/evidence"
 	"github.com/keytrail/keytrail/internal/checkpoint"
+	"github.com/keytrail/keytrail/internal/durable"
 	"github.com/keytrail/keytrail/internal/strictjson"
 	"github.com/keytrail/keytrail/ledger"
 	"github.com/keytrail/keytrail/verify"
@@ -125,7 +126,7 @@ The rotation file is JSON (docs/bundle-format.md):
 			if err != nil {
 				return err
 			}
-			if err := writeFileAtomic(out, signed, 0o644); err != nil {
+			if err := durable.WriteFile(out, signed, 0o644); err != nil {
 				return errors.Join(fmt.Errorf("write %s", out), err)
 			}
 			fmt.Fprintf(c.OutOrStdout(), "%s: rotation %s, %d entries\n", out, r.ID, len(b.Entries))

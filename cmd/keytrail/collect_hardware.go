@@ -21,6 +21,7 @@ import (
 	"github.com/keytrail/keytrail/cmd/internal/cli"
 	"github.com/keytrail/keytrail/collectors/tpm"
 	"github.com/keytrail/keytrail/evidence"
+	"github.com/keytrail/keytrail/internal/durable"
 	"github.com/keytrail/keytrail/internal/strictjson"
 	"github.com/keytrail/keytrail/ledger"
 	"github.com/keytrail/keytrail/verify"
@@ -96,7 +97,7 @@ func (f *recordFlags) emit(c *cobra.Command, recs []record) error {
 		_, err := c.OutOrStdout().Write(out)
 		return err
 	}
-	return writeFileAtomic(f.out, out, 0o644)
+	return durable.WriteFile(f.out, out, 0o644)
 }
 
 type record struct {
@@ -192,7 +193,7 @@ roots and certify the EK that activated the credential (exit 1 otherwise).`,
 				if err != nil {
 					return err
 				}
-				if err := writeFileAtomic(akOut, append(entry, '\n'), 0o644); err != nil {
+				if err := durable.WriteFile(akOut, append(entry, '\n'), 0o644); err != nil {
 					return err
 				}
 			}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/keytrail/keytrail/cmd/internal/cli"
 	"github.com/keytrail/keytrail/evidence"
+	"github.com/keytrail/keytrail/internal/durable"
 	"github.com/keytrail/keytrail/internal/scenario"
 	"github.com/keytrail/keytrail/internal/strictjson"
 	"github.com/keytrail/keytrail/ledger/posix"
@@ -115,10 +116,10 @@ func runDemo(ctx context.Context, dir string, hw demoHardware, stdout, stderr io
 	}
 	p.NewRef = nk.ref
 	keys := filepath.Join(dir, "keys")
-	if err := writeFileAtomic(filepath.Join(keys, "log.key"), []byte(p.LogKey+"\n"), 0o600); err != nil {
+	if err := durable.WriteFile(filepath.Join(keys, "log.key"), []byte(p.LogKey+"\n"), 0o600); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(keys, "log.key.pub"), []byte(p.LogVerifier+"\n"), 0o644); err != nil {
+	if err := durable.WriteFile(filepath.Join(keys, "log.key.pub"), []byte(p.LogVerifier+"\n"), 0o644); err != nil {
 		return err
 	}
 	for _, q := range append([]scenario.Party{p.Operator, p.Collector, p.Requester}, p.Approvers...) {
@@ -215,7 +216,7 @@ func runDemo(ctx context.Context, dir string, hw demoHardware, stdout, stderr io
 		filepath.Join(dir, "policy.yaml"):               []byte(pr.PolicyYAML),
 		filepath.Join(dir, "checkpoint.cosigned"):       cosigned,
 	} {
-		if err := writeFileAtomic(path, data, 0o644); err != nil {
+		if err := durable.WriteFile(path, data, 0o644); err != nil {
 			return err
 		}
 	}
@@ -359,10 +360,10 @@ func startDemoWitness(ctx context.Context, p *scenario.Parties, dir string, logg
 		return nil, err
 	}
 	keyPath := filepath.Join(dir, "keys", "witness.key")
-	if err := writeFileAtomic(keyPath, []byte(skey+"\n"), 0o600); err != nil {
+	if err := durable.WriteFile(keyPath, []byte(skey+"\n"), 0o600); err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(keyPath+".pub", []byte(cvkey+"\n"), 0o644); err != nil {
+	if err := durable.WriteFile(keyPath+".pub", []byte(cvkey+"\n"), 0o644); err != nil {
 		return nil, err
 	}
 	signer, err := fnote.NewSignerForCosignatureV1(skey)

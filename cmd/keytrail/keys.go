@@ -6,14 +6,13 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/keytrail/keytrail/cmd/internal/cli"
 	"github.com/keytrail/keytrail/evidence"
+	"github.com/keytrail/keytrail/internal/durable"
 )
 
 // Key files: a signing key is a PEM "PRIVATE KEY" (PKCS #8) file; a log key is
@@ -25,7 +24,7 @@ func writePrivateKey(path string, k crypto.Signer) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
+	return durable.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
 }
 
 func readSigner(path string) (*evidence.Signer, error) {
@@ -74,35 +73,6 @@ func readNoteVerifier(path string) (note.Verifier, error) {
 		return nil, cli.Input(path, fmt.Errorf("not a signed-note verifier key: %w", err), "")
 	}
 	return v, nil
-}
-
-// writeFileAtomic writes data to path through a temporary file and a rename,
-// so that a reader never sees half a file.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }
 
 func notesVerifier(vkey string) (note.Verifier, error) { return note.NewVerifier(vkey) }

@@ -17,6 +17,7 @@ import (
 	"github.com/keytrail/keytrail/cmd/internal/cli"
 	"github.com/keytrail/keytrail/evidence"
 	"github.com/keytrail/keytrail/internal/checkpoint"
+	"github.com/keytrail/keytrail/internal/durable"
 	"github.com/keytrail/keytrail/internal/strictjson"
 	"github.com/keytrail/keytrail/ledger"
 	ledgeropen "github.com/keytrail/keytrail/ledger/open"
@@ -167,10 +168,10 @@ tls=1 or ca=FILE); without them the connection is plaintext.`,
 				}
 				lf.ledger = spec.String()
 			}
-			if err := writeFileAtomic(keyOut, []byte(skey+"\n"), 0o600); err != nil {
+			if err := durable.WriteFile(keyOut, []byte(skey+"\n"), 0o600); err != nil {
 				return err
 			}
-			if err := writeFileAtomic(keyOut+".pub", []byte(vkey+"\n"), 0o644); err != nil {
+			if err := durable.WriteFile(keyOut+".pub", []byte(vkey+"\n"), 0o644); err != nil {
 				return err
 			}
 			lf.logKey = keyOut

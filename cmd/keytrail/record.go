@@ -13,6 +13,7 @@ import (
 
 	"github.com/keytrail/keytrail/cmd/internal/cli"
 	"github.com/keytrail/keytrail/evidence"
+	"github.com/keytrail/keytrail/internal/durable"
 	"github.com/keytrail/keytrail/ledger"
 )
 
@@ -46,7 +47,7 @@ func (o *recordOut) emit(ctx context.Context, w io.Writer, envs [][]byte, names 
 			if len(envs) > 1 {
 				path = filepath.Join(o.out, names[i])
 			}
-			if err := writeFileAtomic(path, env, 0o644); err != nil {
+			if err := durable.WriteFile(path, env, 0o644); err != nil {
 				return err
 			}
 			fmt.Fprintf(w, "%s\n", path)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/keytrail/keytrail/cmd/internal/cli"
 	"github.com/keytrail/keytrail/ingest"
+	"github.com/keytrail/keytrail/internal/durable"
 	"github.com/keytrail/keytrail/internal/server"
 	"github.com/keytrail/keytrail/verify"
 )
@@ -185,7 +186,7 @@ closes the ledger; every acknowledged entry is durable.`,
 			}
 			addr := ln.Addr().String()
 			if addrFile != "" {
-				if err := writeFileAtomic(addrFile, []byte(addr+"\n"), 0o644); err != nil {
+				if err := durable.WriteFile(addrFile, []byte(addr+"\n"), 0o644); err != nil {
 					ln.Close()
 					return err
 				}

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/keytrail/keytrail/cmd/internal/cli"
+	"github.com/keytrail/keytrail/internal/durable"
 	"github.com/keytrail/keytrail/witness"
 )
 
@@ -68,10 +69,10 @@ func witnessKeygenCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := writeFileAtomic(keyPath, []byte(skey+"\n"), 0o600); err != nil {
+			if err := durable.WriteFile(keyPath, []byte(skey+"\n"), 0o600); err != nil {
 				return err
 			}
-			if err := writeFileAtomic(keyPath+".pub", []byte(cv+"\n"), 0o644); err != nil {
+			if err := durable.WriteFile(keyPath+".pub", []byte(cv+"\n"), 0o644); err != nil {
 				return err
 			}
 			fmt.Fprintf(c.OutOrStdout(), "witness verifier key: %s\n", cv)
@@ -153,7 +154,7 @@ func serveWitness(ctx context.Context, srv *witness.Server, listen, addrFile str
 	}
 	addr := ln.Addr().String()
 	if addrFile != "" {
-		if err := writeFileAtomic(addrFile, []byte(addr+"\n"), 0o644); err != nil {
+		if err := durable.WriteFile(addrFile, []byte(addr+"\n"), 0o644); err != nil {
 			ln.Close()
 			return err
 		}
