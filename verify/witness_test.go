@@ -43,7 +43,7 @@ func newWitness(t *testing.T, name string) witness {
 // trust file requiring quorum of trusted.
 func witnessed(t *testing.T, signers []note.Signer, trusted []witness, quorum int) (*scenario.Built, *verify.Result, error) {
 	t.Helper()
-	return cosigned(t, signers, func(tf *verify.TrustFile) {
+	return cosignedBundle(t, signers, func(tf *verify.TrustFile) {
 		for _, w := range trusted {
 			tf.Logs[0].Witnesses = append(tf.Logs[0].Witnesses, verify.TrustedWitness{Key: w.vkey})
 		}
@@ -51,9 +51,9 @@ func witnessed(t *testing.T, signers []note.Signer, trusted []witness, quorum in
 	})
 }
 
-// cosigned builds a rotation whose checkpoint is cosigned by signers and
+// cosignedBundle builds a rotation whose checkpoint is cosigned by signers and
 // verifies it under the trust file as edit changes it.
-func cosigned(t *testing.T, signers []note.Signer, edit func(*verify.TrustFile)) (*scenario.Built, *verify.Result, error) {
+func cosignedBundle(t *testing.T, signers []note.Signer, edit func(*verify.TrustFile)) (*scenario.Built, *verify.Result, error) {
 	t.Helper()
 	ctx := context.Background()
 	b := build(t, nil)
@@ -156,7 +156,7 @@ func TestWitnessGroups(t *testing.T) {
 	eu1, eu2, eu3 := newWitness(t, "eu.example/w1"), newWitness(t, "eu.example/w2"), newWitness(t, "eu.example/w3")
 	reg := newWitness(t, "regulator.example/w")
 	verifyWith := func(t *testing.T, signers []note.Signer, groups []verify.WitnessGroup) (*verify.Result, error) {
-		_, res, err := cosigned(t, signers, func(tf *verify.TrustFile) {
+		_, res, err := cosignedBundle(t, signers, func(tf *verify.TrustFile) {
 			for _, w := range []witness{eu1, eu2, eu3} {
 				tf.Logs[0].Witnesses = append(tf.Logs[0].Witnesses, verify.TrustedWitness{Key: w.vkey, Jurisdiction: "EU"})
 			}
