@@ -50,7 +50,7 @@ type logScan struct {
 // build decides it. To keep a scan of a large log fast, an entry is skipped
 // unparsed only when that is provably what the parser would conclude (see
 // mayRelate).
-func (v *Verifier) scanLog(m *evidence.Manifest, cp checkpoint.Checkpoint, since *checkpoint.Checkpoint, log logKey, fsys fs.FS) (*logScan, error) {
+func (v *Verifier) scanLog(m *evidence.Manifest, cp checkpoint.Checkpoint, sinceSigned []byte, since *checkpoint.Checkpoint, log logKey, fsys fs.FS) (*logScan, error) {
 	r := tiles.NewReader(fsys)
 	raw, err := r.Checkpoint()
 	if err != nil {
@@ -66,13 +66,13 @@ func (v *Verifier) scanLog(m *evidence.Manifest, cp checkpoint.Checkpoint, since
 	if logCP.Size > cp.Size {
 		p, err := r.ConsistencyProof(cp.Size, logCP.Size)
 		if err == nil {
-			err = verifyConsistency(cp, logCP, p)
+			err = checkConsistent([]byte(m.Checkpoint), raw, cp, logCP, p)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("log copy's checkpoint %s vs the bundle's: %w", logCP, err)
 		}
 	} else if !bytes.Equal(logCP.Root, cp.Root) {
-		return nil, fmt.Errorf("%w: split view: log copy %s, bundle %s", ErrConsistency, logCP, cp)
+		return nil, &InconsistencyError{Older: []byte(m.Checkpoint), Newer: raw, Err: fmt.Errorf("%w: split view: log copy %s, bundle %s", ErrConsistency, logCP, cp)}
 	}
 	// The copy must also extend the checkpoint the auditor already trusts:
 	// a copy forked after it could hide what was logged since.
@@ -86,7 +86,7 @@ func (v *Verifier) scanLog(m *evidence.Manifest, cp checkpoint.Checkpoint, since
 				return nil, fmt.Errorf("%w: proof from the --since checkpoint to the log copy's: %w", ErrConsistency, err)
 			}
 		}
-		if err := verifyConsistency(*since, logCP, p); err != nil {
+		if err := checkConsistent(sinceSigned, raw, *since, logCP, p); err != nil {
 			return nil, fmt.Errorf("log copy's checkpoint vs the trusted --since checkpoint: %w", err)
 		}
 	}

@@ -39,6 +39,33 @@ func verifyConsistency(older, newer checkpoint.Checkpoint, p [][]byte) error {
 	return nil
 }
 
+// InconsistencyError is a failed consistency check with its evidence, as
+// tessera's client.ErrInconsistency keeps it: the two signed checkpoints as
+// they were given and the proof that did not reconcile them. Two signed
+// checkpoints of one size with different roots, or a trusted checkpoint
+// larger than a newer one, are a log's split view or rollback in its own
+// signatures; a proof that does not verify shows at least that the log (or
+// whoever made the proof) cannot prove the two consistent. It wraps
+// ErrConsistency; the result's check carries it (Check.Inconsistency).
+type InconsistencyError struct {
+	// Older and Newer are the signed checkpoints (C2SP signed notes).
+	Older, Newer []byte
+	// Proof is the consistency proof tried, if any.
+	Proof [][]byte
+	Err   error
+}
+
+func (e *InconsistencyError) Error() string { return e.Err.Error() }
+func (e *InconsistencyError) Unwrap() error { return e.Err }
+
+// checkConsistent is verifyConsistency keeping the evidence of a failure.
+func checkConsistent(olderSigned, newerSigned []byte, older, newer checkpoint.Checkpoint, p [][]byte) error {
+	if err := verifyConsistency(older, newer, p); err != nil {
+		return &InconsistencyError{Older: olderSigned, Newer: newerSigned, Proof: p, Err: err}
+	}
+	return nil
+}
+
 func (v *Verifier) checkConsistency(b *evidence.Manifest, cp checkpoint.Checkpoint, log logKey, opts Options, res *Result) {
 	var carried *checkpoint.Checkpoint
 	if c := b.Consistency; c != nil {
@@ -47,7 +74,7 @@ func (v *Verifier) checkConsistency(b *evidence.Manifest, cp checkpoint.Checkpoi
 			res.fail(CheckConsistency, fmt.Errorf("%w: bundle's earlier checkpoint: %w", ErrConsistency, err))
 			return
 		}
-		if err := verifyConsistency(old, cp, c.Proof); err != nil {
+		if err := checkConsistent([]byte(c.Checkpoint), []byte(b.Checkpoint), old, cp, c.Proof); err != nil {
 			res.fail(CheckConsistency, fmt.Errorf("bundle's consistency proof: %w", err))
 			return
 		}
@@ -79,13 +106,14 @@ func (v *Verifier) checkConsistency(b *evidence.Manifest, cp checkpoint.Checkpoi
 			return
 		}
 	case carried != nil && carried.Size == since.Size:
-		res.fail(CheckConsistency, fmt.Errorf("%w: split view: --since checkpoint %s and the bundle's earlier checkpoint %s differ", ErrConsistency, since, *carried))
+		res.fail(CheckConsistency, &InconsistencyError{Older: opts.Since, Newer: []byte(b.Consistency.Checkpoint),
+			Err: fmt.Errorf("%w: split view: --since checkpoint %s and the bundle's earlier checkpoint %s differ", ErrConsistency, since, *carried)})
 		return
 	default:
 		res.fail(CheckConsistency, fmt.Errorf("%w: no proof from the --since checkpoint at size %d to size %d (rebuild the bundle with --since, or pass --log)", ErrConsistency, since.Size, cp.Size))
 		return
 	}
-	if err := verifyConsistency(since, cp, p); err != nil {
+	if err := checkConsistent(opts.Since, []byte(b.Checkpoint), since, cp, p); err != nil {
 		res.fail(CheckConsistency, err)
 		return
 	}

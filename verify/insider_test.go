@@ -3,6 +3,7 @@ package verify_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -360,5 +361,39 @@ func TestLogCopyOlderThanTrustedCheckpoint(t *testing.T) {
 	c := wantFail(t, res, verify.CheckLogCompleteness, verify.ErrIncomplete)
 	if !strings.Contains(c.Reason, "older than the trusted --since checkpoint") {
 		t.Errorf("log.completeness: %s", c.Reason)
+	}
+}
+
+// A split view is reported with its evidence (issue 15 item 4): the two
+// signed checkpoints, as the log signed them, in the result and its JSON.
+func TestSplitViewCarriesItsEvidence(t *testing.T) {
+	ctx := context.Background()
+	b := build(t, nil)
+	// The log operator signs a fork of the same size as the bundle's tree.
+	fork := scenario.NewMemLog(b.Origin, b.LogSigner)
+	for i := uint64(0); i < b.Log.Size(); i++ {
+		if _, err := fork.Append(ctx, []byte(fmt.Sprintf("fork %d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	forked, err := fork.Checkpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := run(t, b, b.BundleBytes, verify.Options{Since: forked})
+	c := wantFail(t, res, verify.CheckConsistency, verify.ErrConsistency)
+	ie := new(verify.InconsistencyError)
+	if !errors.As(c.Err(), &ie) || !bytes.Equal(ie.Older, forked) || ie.Newer == nil {
+		t.Fatalf("error %v carries no evidence", c.Err())
+	}
+	if c.Inconsistency == nil || c.Inconsistency.Older != string(forked) || c.Inconsistency.Newer != b.Bundle.Checkpoint {
+		t.Fatalf("check carries %+v", c.Inconsistency)
+	}
+	j, err := strictjson.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(j, []byte(`"inconsistency":{"older":`)) {
+		t.Errorf("JSON result lacks the evidence: %s", j)
 	}
 }

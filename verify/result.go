@@ -48,7 +48,19 @@ type Check struct {
 	Reason string `json:"reason"`
 	// Failures lists each failing object (at most 100 are listed).
 	Failures []string `json:"failures,omitempty"`
-	err      error
+	// Inconsistency is the evidence of a failed consistency check: the two
+	// signed checkpoints and the proof (see InconsistencyError).
+	Inconsistency *Inconsistency `json:"inconsistency,omitempty"`
+	err           error
+}
+
+// Inconsistency is the evidence of an InconsistencyError, for the result.
+type Inconsistency struct {
+	// Older and Newer are the signed checkpoints, as given.
+	Older string `json:"older"`
+	Newer string `json:"newer"`
+	// Proof is the consistency proof tried, if any.
+	Proof [][]byte `json:"proof,omitempty"`
 }
 
 // Err returns the check's error (wrapping the sentinels of evidence, checkpoint
@@ -115,7 +127,11 @@ func (r *Result) fail(name string, err error, failures ...string) {
 	if len(failures) > maxFailuresListed {
 		failures = append(failures[:maxFailuresListed:maxFailuresListed], fmt.Sprintf("... and %d more", len(failures)-maxFailuresListed))
 	}
-	r.Checks = append(r.Checks, Check{Name: name, Status: Fail, Reason: err.Error(), Failures: failures, err: err})
+	c := Check{Name: name, Status: Fail, Reason: err.Error(), Failures: failures, err: err}
+	if ie := (*InconsistencyError)(nil); errors.As(err, &ie) {
+		c.Inconsistency = &Inconsistency{Older: string(ie.Older), Newer: string(ie.Newer), Proof: ie.Proof}
+	}
+	r.Checks = append(r.Checks, c)
 }
 
 // failures collects per-object failures for one check.

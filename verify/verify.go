@@ -318,7 +318,7 @@ func (v *Verifier) verify(in io.Reader, opts Options, res *Result) error {
 				since = &c
 			}
 		}
-		scan, scanErr = v.scanLog(m, r.cp, since, r.log, opts.Log)
+		scan, scanErr = v.scanLog(m, r.cp, opts.Since, since, r.log, opts.Log)
 	}
 	all := gather(entries, scan)
 	rules := &Result{}

@@ -158,6 +158,16 @@ func printResult(w io.Writer, res *verify.Result, format, name string) error {
 			for _, f := range c.Failures {
 				fmt.Fprintf(w, "      - %s\n", firstLine(f))
 			}
+			if ev := c.Inconsistency; ev != nil {
+				// The evidence of a split view or rollback: both signed
+				// checkpoints, as they were given.
+				for _, cp := range []struct{ name, note string }{{"earlier", ev.Older}, {"later", ev.Newer}} {
+					fmt.Fprintf(w, "      %s checkpoint:\n", cp.name)
+					for _, l := range strings.Split(strings.TrimRight(cp.note, "\n"), "\n") {
+						fmt.Fprintf(w, "        %s\n", l)
+					}
+				}
+			}
 		}
 	}
 	if res.Verified {
